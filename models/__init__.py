@@ -1,0 +1,1 @@
+"""ML models: tokenizer + ONNX Runtime session, manifest/registry, training and export code."""

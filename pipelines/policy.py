@@ -1,0 +1,78 @@
+"""Scores -> decision. Thresholds come from the model manifest, optionally overridden by settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from models.base import CategoryThresholds
+from schemas.errors import ConfigError
+from schemas.results import Decision, PolicyReason
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOutcome:
+    decision: Decision
+    reasons: tuple[PolicyReason, ...]
+    flagged: tuple[str, ...]
+
+
+class PolicyEngine:
+    """Block when any category reaches its block threshold, review when any reaches its review threshold."""
+
+    def __init__(self, thresholds: Mapping[str, CategoryThresholds]) -> None:
+        for category, t in thresholds.items():
+            if not 0.0 <= t.review <= t.block <= 1.0:
+                raise ConfigError(
+                    f"thresholds for {category!r} must satisfy 0 <= review <= block <= 1, "
+                    f"got review={t.review}, block={t.block}; fix the manifest or MODSTREAM_POLICY__*"
+                )
+        self._thresholds = dict(thresholds)
+
+    @classmethod
+    def with_overrides(
+        cls,
+        base: Mapping[str, CategoryThresholds],
+        review: Mapping[str, float],
+        block: Mapping[str, float],
+    ) -> PolicyEngine:
+        unknown = (set(review) | set(block)) - set(base)
+        if unknown:
+            raise ConfigError(
+                f"threshold overrides name unknown categories {sorted(unknown)}; known: {sorted(base)}"
+            )
+        merged = {
+            name: CategoryThresholds(review=review.get(name, t.review), block=block.get(name, t.block))
+            for name, t in base.items()
+        }
+        return cls(merged)
+
+    @property
+    def thresholds(self) -> Mapping[str, CategoryThresholds]:
+        return self._thresholds
+
+    def is_flagged(self, category: str, score: float) -> bool:
+        t = self._thresholds.get(category)
+        return t is not None and score >= t.review
+
+    def decide(self, scores: Mapping[str, float]) -> PolicyOutcome:
+        reasons: list[PolicyReason] = []
+        for category, score in scores.items():
+            t = self._thresholds.get(category)
+            if t is None:
+                continue
+            if score >= t.block:
+                reasons.append(
+                    PolicyReason(category=category, score=score, threshold=t.block, action="block")
+                )
+            elif score >= t.review:
+                reasons.append(
+                    PolicyReason(category=category, score=score, threshold=t.review, action="review")
+                )
+        reasons.sort(key=lambda r: (r.action != "block", -r.score, r.category))
+        decision: Decision = "allow"
+        if reasons:
+            decision = "block" if reasons[0].action == "block" else "review"
+        return PolicyOutcome(
+            decision=decision, reasons=tuple(reasons), flagged=tuple(r.category for r in reasons)
+        )

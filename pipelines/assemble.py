@@ -44,11 +44,8 @@ def _spans(
 ) -> list[Span]:
     spans = []
     for chunk, score in zip(chunks, scores, strict=True):
-        flagged = {
-            label: round(float(v), SCORE_DECIMALS)
-            for label, v in zip(labels, score.moderation, strict=True)
-            if policy.is_flagged(label, float(v))
-        }
+        rounded = _rounded(labels, score.moderation)  # the same rounded scores the document decision used
+        flagged = {label: v for label, v in rounded.items() if policy.is_flagged(label, v)}
         if not flagged:
             continue
         spans.append(

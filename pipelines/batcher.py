@@ -86,9 +86,12 @@ class InferenceBatcher:
         self._encode_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-encode")
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-infer")
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.stats = BatcherStats()
 
     async def start(self) -> None:
+        if self._stopped:
+            raise RuntimeError("InferenceBatcher cannot be restarted after stop(); build a new one")
         if self._task is None:
             self._task = asyncio.create_task(self._collect_forever(), name="modstream-batcher")
 
@@ -99,6 +102,7 @@ class InferenceBatcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        self._stopped = True
         self._encode_pool.shutdown(wait=True)
         self._infer_pool.shutdown(wait=True)
 
@@ -137,6 +141,11 @@ class InferenceBatcher:
                     break
             try:
                 await self._run(batch)
+            except Exception as exc:  # never let the collector die: fail what is pending, keep serving
+                log.exception("batcher step failed on %d texts", len(batch))
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(InferenceError(f"batcher step failed: {exc!r}"))
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -165,7 +174,20 @@ class InferenceBatcher:
     def _infer_timed(self, encoded: Encoded) -> tuple[Predictions, float]:
         start = time.perf_counter()
         predictions = self._classifier.infer(encoded)
+        self._check_predictions(predictions, encoded.size)
         return predictions, time.perf_counter() - start
+
+    def _check_predictions(self, predictions: Predictions, rows: int) -> None:
+        """Fail the batch on malformed output: a missing row would hang the collector, NaN would allow."""
+        heads = (
+            ("sentiment", predictions.sentiment, len(self._classifier.sentiment_labels)),
+            ("moderation", predictions.moderation, len(self._classifier.moderation_labels)),
+        )
+        for head, scores, columns in heads:
+            if scores.shape != (rows, columns):
+                raise ValueError(f"{head} scores have shape {scores.shape}, expected {(rows, columns)}")
+            if not np.isfinite(scores).all():
+                raise ValueError(f"{head} scores contain NaN or infinity")
 
     async def _infer_with_retries(self, items: list[_Pending], encoded: Encoded | None) -> None:
         loop = asyncio.get_running_loop()

@@ -14,7 +14,13 @@ def _describe_validation(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_input=False, include_url=False)[:5]:
         where = ".".join(str(p) for p in item["loc"]) or "<root>"
-        parts.append(f"{where}: {item['msg']}")
+        message = item["msg"]
+        if item["type"] == "union_tag_invalid":  # pydantic's message quotes the input value
+            ctx = item.get("ctx", {})
+            message = (
+                f"unknown {ctx.get('discriminator', 'tag')}; expected one of {ctx.get('expected_tags', '?')}"
+            )
+        parts.append(f"{where}: {message}")
     more = error.error_count() - len(parts)
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
@@ -38,15 +44,35 @@ def decode_json(value: bytes | None, *, max_bytes: int) -> object:
         raise DecodeError(Reason.INVALID_JSON, f"message is not valid JSON: {exc}") from None
 
 
+def _json_type(value: object) -> str:
+    """JSON type name of a decoded value (never the value itself: it may be message text)."""
+    if value is None:
+        return "null"
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "decimal number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
 def validate_event(data: object) -> SocialPost | MediaTranscript:
     """Schema checks on decoded JSON: version first, then the event contract."""
     if not isinstance(data, dict):
-        raise DecodeError(Reason.SCHEMA_VALIDATION, f"expected a JSON object, got {type(data).__name__}")
+        raise DecodeError(Reason.SCHEMA_VALIDATION, f"expected a JSON object, got {_json_type(data)}")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # `true == 1` and `1.0 == 1` in Python
+        if "schema_version" not in data:
+            problem = "schema_version is missing"
+        elif type(version) is int:
+            problem = f"schema_version {version} is not supported"
+        else:
+            problem = f"schema_version must be an integer, got a JSON {_json_type(version)}"
         raise DecodeError(
-            Reason.UNSUPPORTED_SCHEMA_VERSION,
-            f"schema_version {version!r} is not supported; this worker reads version {SCHEMA_VERSION}",
+            Reason.UNSUPPORTED_SCHEMA_VERSION, f"{problem}; this worker reads version {SCHEMA_VERSION}"
         )
     try:
         return parse_event(data)

@@ -12,7 +12,8 @@ SentimentLabel = Literal["negative", "neutral", "positive"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN/infinity would serialize as null and fail validation downstream: reject them on construction.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ModelRef(_Frozen):

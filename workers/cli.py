@@ -31,8 +31,7 @@ def _settings(port: int | None = None) -> Settings:
 def _broker(port: int | None):  # type: ignore[no-untyped-def]
     from workers.broker import LocalBroker
 
-    broker_settings = _settings(port).broker
-    return LocalBroker(broker_settings.host, broker_settings.port, broker_settings.state_dir)
+    return LocalBroker.from_settings(_settings(port))
 
 
 @broker_app.command("start")

@@ -51,7 +51,7 @@ async def _feed_and_watch(settings: Settings, out_dir: Path, timeout_s: float) -
 
 def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 180.0) -> int:
     """Returns a process exit code: 0 when every sample event got a result or a dead-letter record."""
-    broker = LocalBroker(settings.broker.host, settings.broker.port, settings.broker.state_dir)
+    broker = LocalBroker.from_settings(settings)
     started_broker = not broker.status().running
     if started_broker:
         console.print(f"starting local broker (Tansu) on {settings.broker.host}:{settings.broker.port}")

@@ -56,7 +56,6 @@ class BrokerSettings(_Group):
 
     host: str = "127.0.0.1"
     port: int = Field(default=9092, ge=1, le=65535)
-    state_dir: Path = STATE_DIR
 
 
 class ModelSettings(_Group):

@@ -46,6 +46,7 @@ async def _feed_and_watch(settings: Settings, out_dir: Path, timeout_s: float) -
     summary = await watch(
         settings, sent, out_dir / "demo-results.jsonl", out_dir / "demo-dlq.jsonl", timeout_s=timeout_s
     )
+    console.print()
     return sent, summary
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -91,7 +91,7 @@ async def watch(
             results_path.open("wb") as results_file,
             dlq_path.open("wb") as dlq_file,
             Live(
-                _render(rows, summary, expected), refresh_per_second=4, transient=False, disable=not show
+                _render(rows, summary, expected), refresh_per_second=4, console=Console(quiet=not show)
             ) as live,
         ):
             while summary.accounted < expected and asyncio.get_running_loop().time() < deadline:

@@ -1,0 +1,1 @@
+"""Training, export, quantization and calibration of the default model (needs the `train` extra)."""

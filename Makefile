@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.modstream-installed
 
-.PHONY: demo test lint format build-model venv clean
+.PHONY: demo test lint format build-model venv clean check-chart chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/modstream demo
 
 ## Run the whole test suite (unit + integration against a fresh local broker started by the tests).
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -36,6 +36,16 @@ build-model: $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
 	$(BIN)/modstream build-model
+
+## Render and validate the Helm chart (real helm + Kubernetes schemas; tools cached in .modstream/tools).
+check-chart: $(STAMP)
+	PYTHON=$(BIN)/python scripts/check_chart.sh
+
+## Debian Chromium for the dashboard browser test (the test skips itself without it).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium missing and not installable here: the dashboard browser test will skip"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache out .modstream

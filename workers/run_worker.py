@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from typing import Any
 
 import faust
 import structlog
 
-from workers.app import WorkerState, create_app
+from workers.app import Telemetry, WorkerState, create_app
 from workers.logging_setup import configure_logging
-from workers.runtime import build_pipeline
-from workers.settings import Settings
+from workers.metrics import InstrumentedClassifier
+from workers.runtime import build_pipeline, load_classifier
+from workers.settings import Settings, apply_policy_file
 from workers.topics import ensure_topics, wait_for_broker
 
 log = structlog.get_logger("modstream.run")
+
+DRAIN_TIMEOUT_EXIT_CODE = 70  # EX_SOFTWARE: the drain did not finish; uncommitted records are redelivered
 
 
 async def prepare_broker(settings: Settings, timeout_s: float = 30.0) -> list[str]:
@@ -27,15 +32,62 @@ async def prepare_broker(settings: Settings, timeout_s: float = 30.0) -> list[st
     )
 
 
+class DrainingWorker(faust.Worker):
+    """A faust worker whose SIGTERM/SIGINT first marks the worker as draining (readiness turns false),
+    logs what is in flight, and arms a deadline; faust then pauses the partitions, finishes and produces
+    the started records, commits, and stops. Past the deadline the process exits with code 70."""
+
+    def __init__(self, app: faust.App, *, state: WorkerState, drain_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._state = state
+        self._drain_timeout_s = drain_timeout_s
+
+    def _on_sigterm(self) -> None:
+        self._begin_drain("SIGTERM")
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._begin_drain("SIGINT")
+        super()._on_sigint()
+
+    def _begin_drain(self, signal_name: str) -> None:
+        if self._state.draining:
+            return
+        self._state.draining = True
+        log.info(
+            "shutdown_started",
+            signal=signal_name,
+            drain_timeout_s=self._drain_timeout_s,
+            in_flight=self._state.in_flight_ranges(),
+        )
+        self.loop.call_later(self._drain_timeout_s, self._drain_timed_out)
+
+    def _drain_timed_out(self) -> None:
+        log.error(
+            "shutdown_drain_timed_out",
+            drain_timeout_s=self._drain_timeout_s,
+            in_flight=self._state.in_flight_ranges(),
+            hint="records not committed are redelivered to the next consumer; raise "
+            "MODSTREAM_SHUTDOWN__DRAIN_TIMEOUT_S or lower MODSTREAM_SHUTDOWN__MAX_BUFFERED_RECORDS",
+        )
+        os._exit(DRAIN_TIMEOUT_EXIT_CODE)
+
+
 def run_worker(settings: Settings) -> None:
     logging_config = configure_logging(settings.logging.level, settings.logging.json_logs)
+    settings = apply_policy_file(settings)
     created = asyncio.run(prepare_broker(settings))
     log.info("topics_ready", created=created, bootstrap=settings.kafka.bootstrap_servers)
-    pipeline = build_pipeline(settings)
+    classifier = load_classifier(settings)
+    telemetry = Telemetry.for_model(settings, classifier.moderation_labels, classifier.sentiment_labels)
+    pipeline = build_pipeline(settings, InstrumentedClassifier(classifier, telemetry.metrics))  # type: ignore[arg-type]
     log.info("model_loaded", name=pipeline.model.name, version=pipeline.model.version)
-    app = create_app(settings, pipeline, WorkerState(model_ready=True))
-    worker = faust.Worker(
+    state = WorkerState(model_ready=True)
+    app = create_app(settings, pipeline, telemetry, state)
+    worker = DrainingWorker(
         app,
+        state=state,
+        drain_timeout_s=settings.shutdown.drain_timeout_s,
         loglevel=settings.logging.level.lower(),
         logging_config=logging_config,
         quiet=True,

@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "artifacts" / "modstream-minilm"
@@ -80,12 +82,40 @@ class BatchingSettings(_Group):
 class PolicySettings(_Group):
     review_thresholds: dict[str, float] = Field(default_factory=dict, description="Override per category.")
     block_thresholds: dict[str, float] = Field(default_factory=dict, description="Override per category.")
+    file: Path | None = Field(
+        default=None,
+        description="JSON policy file {review_thresholds, block_thresholds}; the two settings above win.",
+    )
 
 
 class WebSettings(_Group):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=6066, ge=0, le=65535)
+    show_text: bool = Field(
+        default=False,
+        description="Show the text of recent review/block items on the dashboard (kept in memory only).",
+    )
+    dashboard_window_s: int = Field(default=600, ge=60, le=3600, description="History the dashboard keeps.")
+    recent_items: int = Field(default=50, ge=0, le=500, description="Review/block items the dashboard lists.")
+    lag_interval_s: float = Field(default=5.0, gt=0, description="How often consumer lag is sampled.")
+    liveness_stale_s: float = Field(
+        default=30.0, gt=0, description="/healthz fails when the event loop missed heartbeats this long."
+    )
+
+
+class ShutdownSettings(_Group):
+    drain_timeout_s: float = Field(
+        default=45.0,
+        gt=0,
+        description="On SIGTERM, time allowed to finish in-flight batches and commit; keep it below the "
+        "pod's terminationGracePeriodSeconds.",
+    )
+    max_buffered_records: int = Field(
+        default=512,
+        ge=1,
+        description="Fetched records buffered per input topic: bounds what a shutdown has to drain.",
+    )
 
 
 class LoggingSettings(_Group):
@@ -108,4 +138,38 @@ class Settings(BaseSettings):
     batching: BatchingSettings = BatchingSettings()
     policy: PolicySettings = PolicySettings()
     web: WebSettings = WebSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
     logging: LoggingSettings = LoggingSettings()
+
+
+class PolicyFile(_Group):
+    """Contents of the JSON file named by ``policy.file`` (the chart mounts it from a ConfigMap)."""
+
+    review_thresholds: dict[str, float] = Field(default_factory=dict)
+    block_thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+def apply_policy_file(settings: Settings) -> Settings:
+    """Settings whose thresholds are the policy file's, overridden per category by the environment's."""
+    path = settings.policy.file
+    if path is None:
+        return settings
+    try:
+        loaded = PolicyFile.model_validate_json(path.read_bytes())
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read the policy file {path}: {error.strerror or error}; fix MODSTREAM_POLICY__FILE"
+        ) from error
+    except ValidationError as error:
+        raise ConfigError(
+            f"the policy file {path} is not valid: {error.error_count()} problem(s), first: "
+            f"{error.errors(include_input=False)[0]['msg']}; it holds "
+            '{"review_thresholds": {"category": 0.5}, "block_thresholds": {...}}'
+        ) from error
+    policy = settings.policy.model_copy(
+        update={
+            "review_thresholds": {**loaded.review_thresholds, **settings.policy.review_thresholds},
+            "block_thresholds": {**loaded.block_thresholds, **settings.policy.block_thresholds},
+        }
+    )
+    return settings.model_copy(update={"policy": policy})

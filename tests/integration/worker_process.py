@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,8 +12,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from workers.settings import KafkaSettings, Settings, TopicSettings, WebSettings
 
@@ -60,9 +64,14 @@ class WorkerProcess:
     settings: Settings
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # more MODSTREAM_* variables for this worker
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web.port}"
 
     def start(self) -> None:
-        env = {**os.environ, **settings_env(self.settings)}
+        env = {**os.environ, **settings_env(self.settings), **self.extra_env}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
@@ -73,7 +82,7 @@ class WorkerProcess:
             )
 
     def readiness(self) -> dict[str, object] | None:
-        url = f"http://127.0.0.1:{self.settings.web.port}/readyz"
+        url = f"{self.base_url}/readyz"
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 return json.loads(response.read())
@@ -107,3 +116,71 @@ class WorkerProcess:
         if not self.log_path.exists():
             return "(no worker log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a sample's values on /metrics over the series matching ``labels`` (0 if none)."""
+        with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=2) as response:
+            text = response.read().decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
+
+    def log_events(self, event: str) -> list[dict[str, object]]:
+        """The worker's JSON log records whose ``event`` is ``event``."""
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and f'"{event}"' in line:
+                record = json.loads(line)
+                if record.get("event") == event:
+                    found.append(record)
+        return found
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, expected: int | None = None, timeout_s: float = 10.0
+) -> list[tuple[int, int, bytes | None, bytes]]:
+    """Every record of ``topic`` as (partition, offset, key, value), read from the beginning.
+
+    Stops once ``expected`` records were read, or (without ``expected``) once a poll after some
+    records comes back empty, or at the timeout.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[tuple[int, int, bytes | None, bytes]] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            if expected is not None and len(records) >= expected:
+                break
+            batches = await consumer.getmany(timeout_ms=250)
+            if not batches and records and expected is None:
+                break
+            records.extend(
+                (m.partition, m.offset, m.key, m.value) for messages in batches.values() for m in messages
+            )
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(settings: Settings, topic: str) -> dict[int, int | None]:
+    """The consumer group's committed offset per partition of ``topic`` (without joining the group)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        group_id=settings.kafka.group_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        return {p: await consumer.committed(TopicPartition(topic, p)) for p in partitions}
+    finally:
+        await consumer.stop()

@@ -15,6 +15,7 @@ from converters import chunk_document, normalize_text, to_document
 from models.base import TextClassifier
 from pipelines.assemble import assemble_result
 from pipelines.batcher import InferenceBatcher
+from pipelines.dead_letters import fit_dead_letter
 from pipelines.decode import decode_event, event_id_hint
 from pipelines.policy import PolicyEngine
 from schemas.dead_letter import DeadLetter
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     max_message_bytes: int = 1_000_000
+    max_dead_letter_bytes: int = 1_000_000  # a dead-letter record's JSON never exceeds it (see dead_letters)
     max_text_chars: int = 200_000
     chunk_chars: int = 480
     chunk_overlap_chars: int = 64
@@ -130,7 +132,7 @@ class ModerationPipeline:
         return [self._prepare_record(r) for r in records]
 
     def _dead_letter(self, record: RawRecord, reason: Reason, detail: str, attempts: int = 1) -> DeadLetter:
-        return DeadLetter.from_raw(
+        letter = DeadLetter.from_raw(
             reason=reason,
             detail=detail,
             topic=record.topic,
@@ -141,6 +143,7 @@ class ModerationPipeline:
             event_id=event_id_hint(record.value),
             attempts=attempts,
         )
+        return fit_dead_letter(letter, self._config.max_dead_letter_bytes)
 
     async def score(self, prepared: PreparedDocument) -> ModerationResult:
         """Model + policy for one prepared document (raises InferenceError)."""

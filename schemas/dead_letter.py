@@ -36,6 +36,11 @@ class DeadLetter(BaseModel):
     key_encoding: PayloadEncoding = "utf-8"
     payload: str | None = Field(description="Original message bytes: UTF-8 text, or base64 when not UTF-8.")
     payload_encoding: PayloadEncoding = "utf-8"
+    payload_truncated: bool = Field(
+        default=False,
+        description="True when payload holds only the first bytes of a message too large to dead-letter "
+        "whole; detail then gives the full size and its sha256.",
+    )
     attempts: int = 1
     failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 

@@ -1,8 +1,10 @@
 """The faust app: one batched agent per input topic, results/review/dead-letter producers, health pages.
 
 Offsets: faust acks the events of a ``take_events`` batch only when the loop body for that batch has finished,
-and the body awaits the broker's acknowledgement of every output first — so offsets are committed only after
-the outputs are durable (at-least-once; a redelivered event yields an identical, deduplicable result).
+and the body awaits the broker's acknowledgement of every output first, sending failed ones again until they
+are acknowledged (``workers.delivery``) — so offsets are committed only after the outputs are durable
+(at-least-once; a redelivered event yields an identical, deduplicable result). Input partitions left beyond
+the end of their log (a recreated topic, a broker that lost its log) are rewound (``workers.offset_guard``).
 
 Shutdown (SIGTERM): readiness turns false, faust pauses the partitions and stops fetching, the batch in
 flight (and the few records already buffered, at most ``shutdown.max_buffered_records`` per topic) run to
@@ -25,8 +27,12 @@ import structlog
 from faust.types import EventT, StreamT
 
 from pipelines.processor import ModerationPipeline, Outcome, RawRecord
+from schemas.dead_letter import DeadLetter
 from workers.dashboard import DashboardAggregator, flagged_items
+from workers.delivery import OutputRecord, deliver
 from workers.metrics import StepFigures, WorkerMetrics, collect_step_figures
+from workers.offset_guard import CHECK_INTERVAL_S as OFFSET_GUARD_INTERVAL_S
+from workers.offset_guard import OffsetGuard
 from workers.settings import Settings
 from workers.web import register_pages
 
@@ -34,6 +40,7 @@ log = structlog.get_logger("modstream.worker")
 
 WARM_UP_TEXT = "warm-up text for the first batch"
 HEARTBEAT_INTERVAL_S = 1.0
+PAYLOAD_PREVIEW_CHARS = 200  # of a dead letter's payload, logged only when logging.log_message_text is on
 PartitionKey = tuple[str, int]
 OffsetRanges = dict[PartitionKey, tuple[int, int]]  # (topic, partition) -> (first, last) offset
 
@@ -161,20 +168,21 @@ def create_app(
     review_topic = app.topic(names.review, **raw)
     dlq_topic = app.topic(names.dlq, **raw)
     step_ids = itertools.count()
+    output_topics = {topic.get_topic_name(): topic for topic in (results_topic, review_topic, dlq_topic)}
+
+    async def send(record: OutputRecord) -> Any:
+        return await output_topics[record.topic].send(key=record.key, value=record.value)
 
     async def publish(outcomes: Sequence[Outcome]) -> Counter[str]:
         """Send every output, wait for the broker's acknowledgements; returns records per output topic."""
-        pending = []
-        produced: Counter[str] = Counter()
+        records: list[OutputRecord] = []
         for outcome in outcomes:
             if outcome.result is not None:
                 result = outcome.result
                 key, value = result.event_id.encode(), result.model_dump_json().encode()
-                pending.append(await results_topic.send(key=key, value=value))
-                produced[names.results] += 1
+                records.append(OutputRecord(names.results, key, value))
                 if result.decision != "allow":
-                    pending.append(await review_topic.send(key=key, value=value))
-                    produced[names.review] += 1
+                    records.append(OutputRecord(names.review, key, value))
                 state.counts[f"decision.{result.decision}"] += 1
             elif outcome.dead_letter is not None:
                 letter = outcome.dead_letter
@@ -184,13 +192,19 @@ def create_app(
                     offset=outcome.record.offset,
                     event_id=letter.event_id,
                 ):
-                    log.warning("dead_lettered", reason=letter.reason.value, detail=letter.detail)
-                key = letter.event_id.encode() if letter.event_id else outcome.record.key
-                pending.append(await dlq_topic.send(key=key, value=letter.model_dump_json().encode()))
-                produced[names.dlq] += 1
+                    log.warning(
+                        "dead_lettered",
+                        reason=letter.reason.value,
+                        detail=letter.detail,
+                        **_payload_preview(letter, settings.logging.log_message_text),
+                    )
+                key = _dead_letter_key(letter, outcome.record.key)
+                records.append(OutputRecord(names.dlq, key, letter.model_dump_json().encode()))
                 state.counts[f"dead_letter.{letter.reason.value}"] += 1
-        await asyncio.gather(*pending)
-        return produced
+        retries = await deliver(records, send)
+        if retries:
+            log.info("outputs_delivered_after_retries", records=len(records), retries=retries)
+        return Counter(record.topic for record in records)
 
     def report(topic: str, outcomes: Sequence[Outcome], started: float) -> StepFigures:
         produced_at = time.time()
@@ -260,6 +274,18 @@ def create_app(
         lag_series.clear()
         lag_series.update(lag)
         dashboard.record_lag(lag)
+
+    offset_guard = OffsetGuard(inputs)
+
+    @app.timer(interval=OFFSET_GUARD_INTERVAL_S)
+    async def guard_offsets() -> None:
+        """Rewind input partitions left beyond the end of their log (see workers.offset_guard)."""
+        if app.rebalancing or not state.assigned:
+            return
+        try:
+            await offset_guard.check(app.consumer)
+        except Exception as error:  # a rebalance started meanwhile: the next tick looks again
+            log.debug("offset_guard_skipped", error=repr(error))
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **_: Any) -> None:
@@ -337,3 +363,17 @@ def _record(event: EventT) -> RawRecord:
         partition=message.partition,
         offset=message.offset,
     )
+
+
+def _payload_preview(letter: DeadLetter, allowed: bool) -> dict[str, str]:
+    """The start of a dead letter's payload (message text) for its log line, only when the setting allows it."""
+    if not allowed or letter.payload is None:
+        return {}
+    return {"payload_preview": letter.payload[:PAYLOAD_PREVIEW_CHARS]}
+
+
+def _dead_letter_key(letter: DeadLetter, record_key: bytes | None) -> bytes | None:
+    """The event id when known, else the input's key unless the dead letter had to leave it out (too large)."""
+    if letter.event_id:
+        return letter.event_id.encode()
+    return record_key if letter.key is not None else None

@@ -10,11 +10,12 @@ import faust
 import structlog
 
 from workers.app import Telemetry, WorkerState, create_app
+from workers.fault_injection import with_fault_injection
 from workers.logging_setup import configure_logging
 from workers.metrics import InstrumentedClassifier
 from workers.runtime import build_pipeline, load_classifier
 from workers.settings import Settings, apply_policy_file
-from workers.topics import ensure_topics, wait_for_broker
+from workers.topics import admin_options, ensure_topics, wait_for_broker
 
 log = structlog.get_logger("modstream.run")
 
@@ -23,12 +24,14 @@ DRAIN_TIMEOUT_EXIT_CODE = 70  # EX_SOFTWARE: the drain did not finish; uncommitt
 
 async def prepare_broker(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Fail fast with a clear message when the broker is down; create any missing topic."""
-    await wait_for_broker(settings.kafka.bootstrap_servers, timeout_s=timeout_s)
+    security = admin_options(settings.kafka)  # SASL/TLS: the admin client talks to the same cluster
+    await wait_for_broker(settings.kafka.bootstrap_servers, timeout_s=timeout_s, client_options=security)
     return await ensure_topics(
         settings.kafka.bootstrap_servers,
         settings.topics.all(),
         partitions=settings.topics.partitions,
         replication_factor=settings.topics.replication_factor,
+        client_options=security,
     )
 
 
@@ -74,13 +77,18 @@ class DrainingWorker(faust.Worker):
 
 
 def run_worker(settings: Settings) -> None:
-    logging_config = configure_logging(settings.logging.level, settings.logging.json_logs)
+    logging_config = configure_logging(
+        settings.logging.level, settings.logging.json_logs, log_message_text=settings.logging.log_message_text
+    )
     settings = apply_policy_file(settings)
     created = asyncio.run(prepare_broker(settings))
     log.info("topics_ready", created=created, bootstrap=settings.kafka.bootstrap_servers)
     classifier = load_classifier(settings)
     telemetry = Telemetry.for_model(settings, classifier.moderation_labels, classifier.sentiment_labels)
-    pipeline = build_pipeline(settings, InstrumentedClassifier(classifier, telemetry.metrics))  # type: ignore[arg-type]
+    if settings.fault_injection.inference_failure_marker is not None:
+        log.warning("fault_injection_enabled", hint="test-only MODSTREAM_FAULT_INJECTION__* settings are on")
+    model = with_fault_injection(classifier, settings.fault_injection)
+    pipeline = build_pipeline(settings, InstrumentedClassifier(model, telemetry.metrics))  # type: ignore[arg-type]
     log.info("model_loaded", name=pipeline.model.name, version=pipeline.model.version)
     state = WorkerState(model_ready=True)
     app = create_app(settings, pipeline, telemetry, state)

@@ -22,6 +22,7 @@ def load_classifier(settings: Settings) -> OnnxClassifier:
 def pipeline_config(settings: Settings) -> PipelineConfig:
     return PipelineConfig(
         max_message_bytes=settings.kafka.max_message_bytes,
+        max_dead_letter_bytes=settings.kafka.max_message_bytes,
         max_text_chars=settings.model.max_text_chars,
         max_batch_size=settings.batching.max_batch_size,
         max_batch_tokens=settings.batching.max_batch_tokens,

@@ -124,6 +124,17 @@ class LoggingSettings(_Group):
     log_message_text: bool = Field(default=False, description="Never enable in production.")
 
 
+class FaultInjectionSettings(_Group):
+    """Test-only failure hooks for the reliability tests; all off by default. Never set them in production."""
+
+    inference_failure_marker: str | None = Field(
+        default=None,
+        min_length=8,
+        description="Every model call on a batch holding a text that contains this string raises "
+        "InferenceError, as a model that breaks on one input would (retried, isolated, dead-lettered).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MODSTREAM_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -140,6 +151,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
     logging: LoggingSettings = LoggingSettings()
+    fault_injection: FaultInjectionSettings = FaultInjectionSettings()
 
 
 class PolicyFile(_Group):

@@ -39,12 +39,24 @@ def choose_providers(requested: Sequence[str] = ()) -> list[str]:
 
 
 def create_session(
-    graph: Path, *, quantization: str, providers: Sequence[str], intra_op_threads: int = 0
+    graph: Path,
+    *,
+    quantization: str,
+    providers: Sequence[str],
+    intra_op_threads: int = 0,
+    allow_spinning: bool = False,
 ) -> ort.InferenceSession:
-    """An ONNX Runtime session configured for how the graph was quantized (shared with the build's checks)."""
+    """An ONNX Runtime session configured for how the graph was quantized (shared with the build's checks).
+
+    Idle intra-op threads do not spin by default: in the worker they share the cores with the tokenizer
+    thread and the event loop, and spinning threads measured ~15 % slower on a busy 2-core host
+    (``bench/classifier.py``, lever "ORT spinning").
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = intra_op_threads
+    if not allow_spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if quantization == "int8_weight_only":
         # Let ONNX Runtime fold the int8 weights back to float32 once at load instead of fusing them into
         # MatMulNBits kernels, which measured ~20 % slower here; activations are float32 either way.

@@ -38,6 +38,24 @@ def fit_softmax_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return _fit_log_temperature(lambda t: F.cross_entropy(x / t, y))
 
 
+def fit_softmax_bias(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-class biases b (summing to 0) minimizing the NLL of softmax(logits + b): a class-prior correction."""
+    x = torch.from_numpy(logits.astype(np.float32))
+    y = torch.from_numpy(labels.astype(np.int64))
+    bias = torch.zeros(x.shape[1], requires_grad=True)
+    optimizer = torch.optim.LBFGS([bias], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x + bias, y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    fitted = bias.detach().numpy()
+    return (fitted - fitted.mean()).astype(np.float32)
+
+
 def fit_sigmoid_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     """The T > 0 minimizing the BCE of sigmoid(logits / T); 1.0 when there are too few positives/negatives."""
     positives = float((targets >= 0.5).sum())
@@ -71,14 +89,26 @@ def lowest_threshold_with_precision(
     return float(sorted_scores[ok[-1]]) if len(ok) else None
 
 
+def highest_threshold_with_recall(scores: np.ndarray, positive: np.ndarray, recall: float) -> float | None:
+    """The highest score threshold whose recall (score >= threshold) reaches ``recall`` (max precision)."""
+    n_positive = int(positive.sum())
+    if n_positive == 0:
+        return None
+    positive_scores = np.sort(scores[positive])[::-1]
+    needed = min(n_positive, max(1, int(np.ceil(recall * n_positive))))
+    return float(positive_scores[needed - 1])
+
+
 def choose_thresholds(
     probabilities: np.ndarray,
     targets: np.ndarray,
     *,
     review_precision: float = 0.5,
     block_precision: float = 0.8,
+    review_recall: float | None = None,
 ) -> ThresholdChoice:
-    """Review: max recall at precision >= review_precision; block: at precision >= block_precision.
+    """Review: max recall at precision >= review_precision (or, when ``review_recall`` is given, the highest
+    threshold reaching that recall); block: max recall at precision >= block_precision.
 
     With fewer than MIN_POSITIVES_FOR_THRESHOLDS validation positives, or when the target precision is never
     reached, the fallback (0.5 / 0.85) is used. Chosen values are kept inside REVIEW_BOUNDS / BLOCK_BOUNDS,
@@ -87,7 +117,15 @@ def choose_thresholds(
     """
     positive = targets >= 0.5
     enough = int(positive.sum()) >= MIN_POSITIVES_FOR_THRESHOLDS
-    review = lowest_threshold_with_precision(probabilities, positive, review_precision) if enough else None
+    if review_recall is not None:
+        review = highest_threshold_with_recall(probabilities, positive, review_recall) if enough else None
+        review = (
+            None if review is None else float(np.floor(review * 1e4) / 1e4)
+        )  # rounding must not cut recall
+    else:
+        review = (
+            lowest_threshold_with_precision(probabilities, positive, review_precision) if enough else None
+        )
     block = lowest_threshold_with_precision(probabilities, positive, block_precision) if enough else None
     review_value = FALLBACK_REVIEW if review is None else float(np.clip(review, *REVIEW_BOUNDS))
     block_value = FALLBACK_BLOCK if block is None else float(np.clip(block, *BLOCK_BOUNDS))

@@ -125,3 +125,23 @@ def moderation_figures(
         label: category_figures(probabilities[:, column], targets[:, column], *thresholds[label], labelled)
         for column, label in enumerate(labels)
     }
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """ECE: mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size.
+
+    For a softmax, pass the top probability and whether the top class is right; for one sigmoid category,
+    pass the probability and the binary outcome (a reliability-diagram ECE of the positive class).
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if len(confidence) == 0:
+        return float("nan")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
+    return round(float(total / len(confidence)), 4)

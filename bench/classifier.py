@@ -1,0 +1,373 @@
+"""Benchmark 1: texts/s of the default model through modstream's batcher + ONNX Runtime, versus
+``transformers.pipeline("text-classification")`` with the same weights, on the same real tweets, in one run.
+
+Also: achieved FLOP/s as a share of this CPU's fp32 peak, and the levers (length bucketing, token budget,
+ORT graph optimization, threads, thread spinning, graph precision), each on the same texts.
+
+    python -m bench.classifier [--texts 1000] [--lever-texts 500] [--no-levers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from bench.common import (
+    FP32_GRAPH,
+    bar_plot,
+    count_model_flops,
+    cpu_fp32_peak,
+    print_table,
+    tweet_texts,
+    write_result,
+)
+from bench.hf_reference import build_hf_model, parity, read_head_weights
+from models.base import Encoded, Predictions
+from models.manifest import load_manifest
+from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier, create_session, load_tokenizer
+from pipelines.batcher import InferenceBatcher
+
+HF_BATCH_SIZE = 64
+SUBMIT_CHUNK = 256  # texts handed to the batcher at a time, like one consumed Kafka batch
+
+
+@dataclass(slots=True)
+class ShapeRecorder:
+    """Wraps a classifier and remembers the shape of every batch it ran (for FLOP counting)."""
+
+    inner: OnnxClassifier
+    shapes: list[tuple[int, int]] = field(default_factory=list)
+    real_per_batch: list[int] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        return self.inner.encode(texts)
+
+    def infer(self, batch: Encoded) -> Predictions:
+        self.shapes.append(tuple(batch.input_ids.shape))  # type: ignore[arg-type]
+        self.real_per_batch.append(int(batch.attention_mask.sum()))
+        return self.inner.infer(batch)
+
+
+async def _through_batcher(classifier: Any, texts: Sequence[str], **batching: Any) -> float:
+    async with InferenceBatcher(classifier, **batching) as batcher:
+        await batcher.submit(texts[:SUBMIT_CHUNK])  # warm-up
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(batcher.submit(texts[i : i + SUBMIT_CHUNK]) for i in range(0, len(texts), SUBMIT_CHUNK))
+        )
+        return time.perf_counter() - started
+
+
+async def batcher_rate(classifier: Any, texts: Sequence[str], **batching: Any) -> float:
+    """Texts/s through modstream's batcher (default batching settings unless overridden)."""
+    options = {"max_batch_size": 64, "max_batch_tokens": 8192, "max_wait_s": 0.005, **batching}
+    return len(texts) / await _through_batcher(classifier, texts, **options)
+
+
+def modstream_rate(classifier: Any, texts: Sequence[str], **batching: Any) -> float:
+    return asyncio.run(batcher_rate(classifier, texts, **batching))
+
+
+def hf_pipeline_rate(texts: Sequence[str], *, presorted: bool = False) -> tuple[float, float]:
+    """(texts/s, max abs logit diff to the deployed ONNX graph) of a transformers pipeline, batch 64."""
+    import torch
+    import transformers
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    transformers.logging.set_verbosity_error()
+    logging.getLogger("transformers").setLevel(logging.CRITICAL)
+    heads = read_head_weights(DEFAULT_MODEL_DIR / "model.onnx", FP32_GRAPH)
+    with contextlib.redirect_stderr(io.StringIO()):
+        model, tokenizer = build_hf_model(heads)
+        classify = transformers.pipeline(
+            "text-classification",
+            model=model,
+            tokenizer=tokenizer,
+            device=-1,
+            batch_size=HF_BATCH_SIZE,
+            top_k=None,
+            function_to_apply="sigmoid",
+        )
+    manifest = load_manifest(DEFAULT_MODEL_DIR)
+    deployed = create_session(
+        DEFAULT_MODEL_DIR / manifest.graph_file,
+        quantization=manifest.quantization,
+        providers=["CPUExecutionProvider"],
+    )
+    diff = parity(model, tokenizer, deployed, list(texts[:64]), max_length=128)
+    ordered = sorted(texts, key=len) if presorted else list(texts)
+    classify(ordered[:HF_BATCH_SIZE], truncation=True, max_length=128)  # warm-up
+    started = time.perf_counter()
+    classify(ordered, truncation=True, max_length=128)
+    return len(texts) / (time.perf_counter() - started), diff
+
+
+# ---- levers: one ORT session per configuration, same tokenizer, same texts ------------------------------
+
+
+def session_for(
+    graph: Path,
+    *,
+    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    threads: int = 0,
+    fold_int8: bool = True,
+    spinning: bool = True,
+) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = level
+    options.intra_op_num_threads = threads
+    if fold_int8:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def direct_rate(
+    session: ort.InferenceSession, texts: Sequence[str], *, batch: int = 64, sort: bool = True
+) -> float:
+    """Tokenize + run in batches of ``batch`` (sorted by length or in arrival order), one thread."""
+    tokenizer = load_tokenizer(DEFAULT_MODEL_DIR / "tokenizer.json", 128)
+    ordered = sorted(texts, key=len) if sort else list(texts)
+
+    def run(chunk: Sequence[str]) -> None:
+        encodings = tokenizer.encode_batch(list(chunk))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        session.run(None, {"input_ids": ids, "attention_mask": mask})
+
+    run(ordered[:batch])
+    started = time.perf_counter()
+    for i in range(0, len(ordered), batch):
+        run(ordered[i : i + batch])
+    return len(ordered) / (time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class LeverResult:
+    lever: str
+    baseline: str
+    variant: str
+    baseline_rate: float
+    variant_rate: float
+
+    @property
+    def ratio(self) -> float:
+        return self.variant_rate / self.baseline_rate
+
+
+def _paired(baseline: Callable[[], float], variant: Callable[[], float]) -> tuple[float, float]:
+    """Baseline, variant, variant, baseline (ABBA): a shared CPU's drift hits both sides alike."""
+    first, second, third, fourth = baseline(), variant(), variant(), baseline()
+    return (first + fourth) / 2, (second + third) / 2
+
+
+def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
+    """Each lever measured against the current default, interleaved, on the same texts."""
+    graph = DEFAULT_MODEL_DIR / "model.onnx"
+    levels = ort.GraphOptimizationLevel
+    spinning = session_for(graph)  # ORT's own defaults: spinning threads, all cores
+    quiet = session_for(graph, spinning=False)  # what modstream's create_session builds now
+    model = OnnxClassifier(DEFAULT_MODEL_DIR)
+
+    def batcher(**options: Any) -> Callable[[], float]:
+        return lambda: modstream_rate(model, texts, **options)
+
+    def direct(session: ort.InferenceSession, **options: Any) -> Callable[[], float]:
+        return lambda: direct_rate(session, texts, **options)
+
+    cases: list[tuple[str, str, Callable[[], float], str, Callable[[], float]]] = [
+        (
+            "batcher length bucketing",
+            "size + token budget only",
+            batcher(),
+            "padding share <= 25 %",
+            batcher(max_padding_share=0.25),
+        ),
+        (
+            "batcher token budget",
+            "8192 padded tokens",
+            batcher(),
+            "2048 padded tokens",
+            batcher(max_batch_tokens=2048),
+        ),
+        (
+            "sorting by length",
+            "sorted, batch 64",
+            direct(quiet),
+            "arrival order, batch 64",
+            direct(quiet, sort=False),
+        ),
+        ("batch size", "sorted, batch 64", direct(quiet), "sorted, batch 16", direct(quiet, batch=16)),
+        (
+            "ORT graph optimization",
+            "ENABLE_ALL",
+            direct(quiet),
+            "ENABLE_BASIC",
+            direct(session_for(graph, level=levels.ORT_ENABLE_BASIC, spinning=False)),
+        ),
+        (
+            "ORT int8 weights",
+            "folded to fp32 at load",
+            direct(quiet),
+            "int8 kernels",
+            direct(session_for(graph, fold_int8=False, spinning=False)),
+        ),
+        (
+            "ORT intra-op threads",
+            "0 (all cores)",
+            direct(quiet),
+            "1",
+            direct(session_for(graph, threads=1, spinning=False)),
+        ),
+        (
+            "ORT thread spinning",
+            "allowed (ORT default)",
+            direct(spinning),
+            "off (modstream now)",
+            direct(quiet),
+        ),
+    ]
+    if FP32_GRAPH.is_file():
+        cases.append(
+            (
+                "graph precision",
+                "int8 weights folded",
+                direct(quiet),
+                "fp32 build graph",
+                direct(session_for(FP32_GRAPH, spinning=False)),
+            )
+        )
+    results = []
+    for lever, base_name, base, variant_name, variant in cases:
+        base_rate, variant_rate = _paired(base, variant)
+        results.append(LeverResult(lever, base_name, variant_name, base_rate, variant_rate))
+        print(f"  {lever:26} {variant_name:28} {results[-1].ratio:5.2f}x of {base_name}", flush=True)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=600)
+    parser.add_argument("--lever-texts", type=int, default=200)
+    parser.add_argument("--no-levers", action="store_true")
+    args = parser.parse_args(argv)
+    texts = tweet_texts(args.texts)
+
+    recorder = ShapeRecorder(OnnxClassifier(DEFAULT_MODEL_DIR))
+    # Interleaved A B B A on the same texts: load from other jobs on a shared CPU hits both sides alike.
+    ours_first = modstream_rate(recorder, texts)
+    hf_first, logit_diff = hf_pipeline_rate(texts)
+    hf_second, _ = hf_pipeline_rate(texts)
+    ours_last = modstream_rate(recorder, texts)
+    ours, hf = (ours_first + ours_last) / 2, (hf_first + hf_second) / 2
+    hf_sorted, _ = hf_pipeline_rate(texts, presorted=True)
+
+    flops = count_model_flops(DEFAULT_MODEL_DIR / "model.onnx")
+    measured, seen = [], 0
+    for rows, seq in reversed(recorder.shapes):  # the timed run's batches are the last ones
+        if seen >= len(texts):
+            break
+        measured.append((rows, seq))
+        seen += rows
+    executed = sum(flops.batch_flops(rows, seq) for rows, seq in measured)
+    seconds = len(texts) / ours_last  # the FLOPs counted below are the last pass's
+    peak = cpu_fp32_peak()
+    achieved = executed / seconds / 1e9
+    padded_tokens = sum(rows * seq for rows, seq in measured)
+    real_tokens = sum(int(mask) for mask in recorder.real_per_batch[-len(measured) :])
+
+    print_table(
+        f"Classifier: {len(texts)} TweetEval tweets (median {int(np.median([len(t) for t in texts]))} chars), "
+        f"{os.cpu_count()} CPUs, same run",
+        ("path", "texts/s", "vs HF pipeline"),
+        [
+            ("modstream batcher + ONNX Runtime (int8 weights)", ours, f"{ours / hf:.2f}x"),
+            (f"transformers.pipeline, batch {HF_BATCH_SIZE}", hf, "1.00x"),
+            (
+                f"transformers.pipeline, batch {HF_BATCH_SIZE}, texts pre-sorted",
+                hf_sorted,
+                f"{hf_sorted / hf:.2f}x",
+            ),
+        ],
+    )
+    print(f"\nHF model logits vs the deployed ONNX graph: max abs diff {logit_diff:.2g} (same weights)")
+    print(
+        f"FLOPs: {flops.weight_flops_per_token / 1e6:.1f} MFLOP/token in weight matmuls + attention "
+        f"4 x seq x {flops.hidden} x {flops.layers} layers; executed {executed / 1e9:.1f} GFLOP on "
+        f"{padded_tokens} padded tokens ({1 - real_tokens / padded_tokens:.0%} padding) in {seconds:.2f} s"
+    )
+    print(f"achieved {achieved:.1f} GFLOP/s of {peak.describe()}: {achieved / peak.gflops:.1%} of fp32 peak")
+
+    levers = lever_rows(tweet_texts(args.lever_texts)) if not args.no_levers else []
+    if levers:
+        print_table(
+            "Levers (each against its baseline, interleaved ABBA, same texts)",
+            ("lever", "baseline", "texts/s", "variant", "texts/s", "variant/baseline"),
+            [
+                (r.lever, r.baseline, r.baseline_rate, r.variant, r.variant_rate, f"{r.ratio:.2f}x")
+                for r in levers
+            ],
+        )
+
+    figures = {
+        "texts": len(texts),
+        "method": "A B B A: modstream, HF, HF, modstream on the same texts; rates are the means",
+        "modstream_texts_per_s": round(ours, 1),
+        "modstream_passes_texts_per_s": [round(ours_first, 1), round(ours_last, 1)],
+        "hf_pipeline_texts_per_s": round(hf, 1),
+        "hf_pipeline_passes_texts_per_s": [round(hf_first, 1), round(hf_second, 1)],
+        "hf_pipeline_presorted_texts_per_s": round(hf_sorted, 1),
+        "ratio": round(ours / hf, 2),
+        "hf_logit_max_abs_diff_vs_deployed_graph": round(logit_diff, 5),
+        "flops": {
+            "weight_matmul_flops_per_token": flops.weight_flops_per_token,
+            "attention_flops_per_token": f"4 * seq_len * {flops.hidden} * {flops.layers}",
+            "executed_gflop": round(executed / 1e9, 2),
+            "padded_tokens": padded_tokens,
+            "real_tokens": real_tokens,
+            "achieved_gflops": round(achieved, 2),
+            "cpu_fp32_peak_gflops": round(peak.gflops, 1),
+            "cpu_fp32_peak": peak.describe(),
+            "share_of_peak": round(achieved / peak.gflops, 4),
+        },
+        "levers": [
+            {
+                "lever": r.lever,
+                "baseline": r.baseline,
+                "baseline_texts_per_s": round(r.baseline_rate, 1),
+                "variant": r.variant,
+                "variant_texts_per_s": round(r.variant_rate, 1),
+                "ratio": round(r.ratio, 3),
+            }
+            for r in levers
+        ],
+    }
+    write_result("classifier", figures)
+    bar_plot(
+        "classifier",
+        f"Classifier texts/s (same {len(texts)} tweets, same run)",
+        ["modstream + ORT", "HF pipeline", "HF pipeline pre-sorted"],
+        [ours, hf, hf_sorted],
+        "texts/s",
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""How the benchmarks compute the figures they print: CPU fp32 peak and model FLOPs."""
+
+from __future__ import annotations
+
+from bench.common import CpuPeak, ModelFlops
+from bench.noop_scorer import NoOpScorer
+
+
+def test_cpu_peak_is_cores_times_clock_times_fma_lanes() -> None:
+    peak = CpuPeak(cores=2, ghz=2.6, simd_bits=512, fma_units=2)
+
+    assert peak.flops_per_cycle == 64  # 16 fp32 lanes x 2 (multiply + add) x 2 FMA units
+    assert round(peak.gflops, 1) == 332.8
+
+
+def test_batch_flops_count_weight_matmuls_attention_and_heads() -> None:
+    flops = ModelFlops(weight_flops_per_token=1000, hidden=4, layers=2, head_flops_per_text=10)
+
+    # per token: 1000 + 4 * seq(3) * hidden(4) * layers(2) = 1096; 2 rows x (3 tokens x 1096 + 10)
+    assert flops.batch_flops(rows=2, seq_len=3) == 2 * (3 * 1096 + 10)
+
+
+def test_noop_scorer_returns_one_row_of_scores_per_text() -> None:
+    scorer = NoOpScorer()
+
+    predictions = scorer.infer(scorer.encode(["a", "b", "c"]))
+
+    assert predictions.sentiment.shape == (3, len(scorer.sentiment_labels))
+    assert predictions.moderation.shape == (3, len(scorer.moderation_labels))

@@ -123,5 +123,77 @@ def build_model(
     console.print(f"model {manifest.name} {manifest.version} written to {out}")
 
 
+@app.command("train")
+def train(
+    out: Annotated[Path | None, typer.Option(help="Model folder (default: MODSTREAM_MODEL__PATH).")] = None,
+    datasets: Annotated[
+        Path | None, typer.Option(help="Datasets folder (default: MODSTREAM_DATASETS_DIR).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, or cuda when a GPU is present.")] = "cpu",
+    epochs: int = 1,
+    max_length: Annotated[int, typer.Option(help="Training tokens per text.")] = 64,
+    batch_size: int = 32,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+    sample_scale: Annotated[
+        float, typer.Option(help="Multiply every per-source row limit (unlimited sources stay whole).")
+    ] = 1.0,
+    seed: int = 13,
+    force: Annotated[bool, typer.Option(help="Promote even when not better than the current model.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Fine-tune MiniLM (sentiment + moderation), export ONNX fp32/int8/fp16, calibrate, promote if better."""
+    from models.training.multitask_data import SamplingPlan
+    from models.training.train import config_from_options, train_default_model
+
+    settings = Settings()
+    out = out or settings.model.path
+    config = config_from_options(
+        seed=seed, device=device, epochs=epochs, max_length=max_length, threads=threads, batch_size=batch_size
+    )
+    outcome = train_default_model(
+        datasets or settings.datasets_dir,
+        out,
+        config=config,
+        plan=SamplingPlan().scaled(sample_scale),
+        progress=progress,
+        force=force,
+    )
+    where = f"promoted to {out}" if outcome.promoted else f"kept in {outcome.candidate_dir} (not promoted)"
+    console.print(f"model {outcome.manifest.name} {outcome.manifest.version} {where}: {outcome.reason}")
+
+
+@app.command("eval")
+def eval_model(
+    model: Annotated[Path, typer.Option(help="Model folder with manifest.json.")],
+    data: Annotated[Path, typer.Option(help="Labelled file (or TweetEval task folder).")],
+    format: Annotated[str, typer.Option(help="tweeteval, csv or jsonl.")] = "tweeteval",
+    text_col: str = "text",
+    label_col: str = "label",
+    category: Annotated[str, typer.Option(help="Moderation category scored on binary data.")] = "toxicity",
+    out: Annotated[
+        Path | None, typer.Option(help="Output prefix for .json and .png (default: out/eval/<data name>).")
+    ] = None,
+    baselines: Annotated[bool, typer.Option(help="Also run VADER, alt-profanity-check, HateSonar.")] = True,
+) -> None:
+    """Accuracy, macro-F1, per-label P/R/F1, AUPRC, ECE, confusion matrix for a model and the baselines."""
+    from rich.markup import escape
+
+    from models.training.eval_report import evaluate_file, write_report
+    from models.training.labelled_files import read_labelled
+
+    labelled = read_labelled(data, format, text_col=text_col, label_col=label_col)  # type: ignore[arg-type]
+    report = evaluate_file(model, labelled, category=category, baselines=None if baselines else [])
+    prefix = out or REPO_ROOT / "out" / "eval" / labelled.name.replace("/", "_")
+    json_path, png_path = write_report(report, prefix)
+    for name, figures in report["systems"].items():
+        console.print(
+            f"{escape(name)}: accuracy {figures['accuracy']:.4f} macro-F1 {figures['macro_f1']:.4f} "
+            f"AUPRC {figures['auprc']} ECE {figures['ece']}"
+        )
+    for name, why in report["baselines_not_run"].items():
+        console.print(f"{name} not run: {escape(why)}")
+    console.print(f"written {json_path} and {png_path}")
+
+
 if __name__ == "__main__":
     app()

@@ -5,12 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.modstream-installed
 
-.PHONY: demo test lint format build-model venv clean check-chart chromium
+.PHONY: demo test lint format build-model train bench soak venv clean check-chart chromium
 
+# torch is installed on its own first, pinned, so pip takes the CPU wheel on disk and never pulls a CUDA build.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,train,eval]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -33,9 +35,19 @@ format: $(STAMP)
 
 ## Rebuild the default model from ../shared/datasets (needs the CPU torch wheel; takes minutes).
 build-model: $(STAMP)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
 	$(BIN)/modstream build-model
+
+## Fine-tune, calibrate, export and (when better) promote the default model (~45 min on 2 CPU cores).
+train: $(STAMP)
+	$(BIN)/modstream train
+
+## Benchmarks: each prints a table and writes bench/results/<name>.json (+ .png).
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## Heavy reliability scenarios (left out of `make test`).
+soak: $(STAMP)
+	MODSTREAM_FUZZ_BUDGET_S=60 $(BIN)/python -m pytest -m soak
 
 ## Render and validate the Helm chart (real helm + Kubernetes schemas; tools cached in .modstream/tools).
 check-chart: $(STAMP)

@@ -98,7 +98,7 @@ class _Boundaries:
         return non_space.start() if non_space is not None else len(self.text)
 
 
-def chunk_document(doc: TextDocument, max_chars: int = 480, overlap_chars: int = 64) -> list[Chunk]:
+def chunk_document(doc: TextDocument, max_chars: int = 240, overlap_chars: int = 48) -> list[Chunk]:
     """Windows of at most ``max_chars`` characters covering the whole text in order, with media times.
 
     A text that fits gives exactly one chunk (an empty text gives one empty chunk). Whitespace where two

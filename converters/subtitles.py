@@ -15,6 +15,20 @@ from converters.transcript import Cue, locate
 from schemas.errors import ConversionError
 
 _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
+# A speaker label at the start of a SubRip cue: "[KAI] ...", "(Ana) ...", "KAI: ...", ">> KAI: ...". A name
+# starts with a capital letter, so lower-case sound notes such as "[laughs]" stay in the text.
+_SRT_SPEAKER = re.compile(
+    r"\A\s*(?:>>\s*)?(?:[\[(]([A-Z][^\])\n]{0,39})[\])]|([A-Z][A-Z0-9 .'_-]{0,30}):)[ \t]+(?=\S)"
+)
+
+
+def split_speaker_label(content: str) -> tuple[str | None, int]:
+    """The speaker named by a leading label of a SubRip cue, and how many characters the label takes."""
+    match = _SRT_SPEAKER.match(content)
+    if match is None:
+        return None, 0
+    speaker = (match.group(1) or match.group(2) or "").strip()
+    return (speaker or None), match.end()
 
 
 def parse_srt(body: str) -> list[Cue]:
@@ -39,7 +53,9 @@ def parse_srt(body: str) -> list[Cue]:
         if found is not None:
             cursor = found + len(subtitle.content)
         end_s = max(subtitle.end.total_seconds(), start_s)
-        cues.append(Cue(subtitle.content, start_s, end_s, None, found))
+        speaker, label_chars = split_speaker_label(subtitle.content)
+        text_start = None if found is None else found + label_chars
+        cues.append(Cue(subtitle.content[label_chars:], start_s, end_s, speaker, text_start))
     return cues
 
 

@@ -31,8 +31,8 @@ class PipelineConfig:
     max_message_bytes: int = 1_000_000
     max_dead_letter_bytes: int = 1_000_000  # a dead-letter record's JSON never exceeds it (see dead_letters)
     max_text_chars: int = 200_000
-    chunk_chars: int = 480
-    chunk_overlap_chars: int = 64
+    chunk_chars: int = 240  # ~60 tokens: the default model was trained on texts of at most 64 tokens
+    chunk_overlap_chars: int = 48
     max_batch_size: int = 64
     max_batch_tokens: int = 8192
     max_wait_s: float = 0.05

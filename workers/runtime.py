@@ -24,6 +24,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         max_message_bytes=settings.kafka.max_message_bytes,
         max_dead_letter_bytes=settings.kafka.max_message_bytes,
         max_text_chars=settings.model.max_text_chars,
+        chunk_chars=settings.model.window_chars,
+        chunk_overlap_chars=settings.model.window_overlap_chars,
         max_batch_size=settings.batching.max_batch_size,
         max_batch_tokens=settings.batching.max_batch_tokens,
         max_wait_s=settings.batching.max_wait_s,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.errors import ConfigError
@@ -69,6 +69,22 @@ class ModelSettings(_Group):
     max_text_chars: int = Field(
         default=200_000, gt=0, description="Longer texts are truncated before the model."
     )
+    window_chars: int = Field(
+        default=240,
+        ge=16,
+        description="Longer texts are scored in windows of about this many characters (~60 tokens, the "
+        "length the default model was trained on); a document's moderation score is its windows' maximum.",
+    )
+    window_overlap_chars: int = Field(default=48, ge=0, description="Characters shared by adjacent windows.")
+
+    @model_validator(mode="after")
+    def _overlap_below_window(self) -> ModelSettings:
+        if self.window_overlap_chars >= self.window_chars:
+            raise ValueError(
+                f"window_overlap_chars ({self.window_overlap_chars}) must be below window_chars "
+                f"({self.window_chars}); lower MODSTREAM_MODEL__WINDOW_OVERLAP_CHARS"
+            )
+        return self
 
 
 class BatchingSettings(_Group):

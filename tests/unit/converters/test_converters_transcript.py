@@ -83,6 +83,41 @@ def test_segment_offsets_point_back_into_the_srt_body() -> None:
     assert source[start:end].endswith("you 1d10t &amp; more")
 
 
+SRT_WITH_SPEAKERS = """1
+00:00:01,000 --> 00:00:02,000
+[KAI] Rotate left.
+
+2
+00:00:02,500 --> 00:00:03,000
+ROOK: On it.
+
+3
+00:00:03,500 --> 00:00:04,000
+[laughs] is not a name here? it is
+"""
+
+
+def test_srt_speaker_label_gives_the_speaker() -> None:
+    doc = to_document(_transcript("srt", SRT_WITH_SPEAKERS))
+    assert [s.speaker for s in doc.segments] == ["KAI", "ROOK", None]
+
+
+def test_srt_speaker_label_is_not_part_of_the_text() -> None:
+    assert _texts("srt", SRT_WITH_SPEAKERS)[:2] == ["Rotate left.", "On it."]
+
+
+def test_srt_text_after_a_speaker_label_maps_back_into_the_body() -> None:
+    transcript = _transcript("srt", SRT_WITH_SPEAKERS)
+    doc = to_document(transcript)
+    first = doc.segments[0]
+    start = doc.offsets.to_source(first.char_start)
+    assert source_text(transcript)[start:].startswith("Rotate left.")
+
+
+def test_srt_lower_case_sound_note_is_not_a_speaker_label() -> None:
+    assert _texts("srt", SRT_WITH_SPEAKERS)[2] == "[laughs] is not a name here? it is"
+
+
 def test_vtt_cues_keep_their_timecodes_to_the_millisecond() -> None:
     doc = to_document(_transcript("vtt", VTT))
     assert [(s.start_s, s.end_s) for s in doc.segments] == [(1.0, 2.5), (2.5, 4.0), (5.0, 6.0)]

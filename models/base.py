@@ -36,6 +36,7 @@ class Predictions:
 
     sentiment: np.ndarray  # float32 [batch, len(sentiment_labels)], rows sum to 1
     moderation: np.ndarray  # float32 [batch, len(moderation_labels)], independent probabilities
+    embedding: np.ndarray | None = None  # float32 [batch, dim], L2-normalized, when the graph outputs it
 
 
 class TextClassifier(Protocol):
@@ -60,6 +61,11 @@ class TextClassifier(Protocol):
 
     @property
     def thresholds(self) -> Mapping[str, CategoryThresholds]: ...
+
+    @property
+    def embedding_dim(self) -> int | None:
+        """Width of ``Predictions.embedding``, or None when the model gives no embedding."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Tokenize (CPU-bound: call from an executor, never on the event loop)."""

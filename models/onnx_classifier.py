@@ -16,6 +16,7 @@ from schemas.errors import InferenceError, ModelLoadError
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "artifacts" / "modstream-minilm"
 SUPPORTED_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 REQUIRED_INPUTS = frozenset({"input_ids", "attention_mask"})
+EMBEDDING_OUTPUT = "embedding"
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 
@@ -101,6 +102,13 @@ class OnnxClassifier:
             raise ModelLoadError(f"ONNX Runtime could not load {self._folder}: {error}") from error
         self._input_names = tuple(node.name for node in self._session.get_inputs())
         self._check_contract()
+        self._outputs = ["sentiment_logits", "moderation_logits"]
+        self._embedding_dim: int | None = None
+        for node in self._session.get_outputs():
+            if node.name == EMBEDDING_OUTPUT:
+                self._outputs.append(EMBEDDING_OUTPUT)
+                declared = node.shape[-1] if node.shape else None
+                self._embedding_dim = declared if isinstance(declared, int) else None
         self._tokenizer = load_tokenizer(self._folder / self._manifest.tokenizer_file, self.max_length)
         self._sentiment_temperature = np.float32(self._manifest.sentiment_temperature)
         self._moderation_temperatures = np.array(
@@ -159,6 +167,10 @@ class OnnxClassifier:
         return self._thresholds
 
     @property
+    def embedding_dim(self) -> int | None:
+        return self._embedding_dim
+
+    @property
     def input_names(self) -> tuple[str, ...]:
         return self._input_names
 
@@ -187,22 +199,27 @@ class OnnxClassifier:
             return Predictions(
                 np.zeros((0, len(self.sentiment_labels)), dtype=np.float32),
                 np.zeros((0, len(self.moderation_labels)), dtype=np.float32),
+                None if self._embedding_dim is None else np.zeros((0, self._embedding_dim), np.float32),
             )
-        sentiment_logits, moderation_logits = self._run(batch)
+        sentiment_logits, moderation_logits, embedding = self._run(batch)
         scaled = sentiment_logits.astype(np.float32) / self._sentiment_temperature
         scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
         sentiment = scaled / scaled.sum(axis=1, keepdims=True)
         moderation = 1.0 / (
             1.0 + np.exp(-moderation_logits.astype(np.float32) / self._moderation_temperatures)
         )
-        return Predictions(sentiment.astype(np.float32), moderation.astype(np.float32))
+        return Predictions(
+            sentiment.astype(np.float32),
+            moderation.astype(np.float32),
+            None if embedding is None else embedding.astype(np.float32),
+        )
 
     def classify(self, texts: Sequence[str]) -> Predictions:
         """``infer(encode(texts))`` in one call (for scripts and tests)."""
         return self.infer(self.encode(texts))
 
-    def _run(self, batch: Encoded) -> tuple[np.ndarray, np.ndarray]:
-        """The one place the session runs; every head's output comes from this call."""
+    def _run(self, batch: Encoded) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The one place the session runs; every head's output (and the embedding) comes from this call."""
         feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = (
@@ -211,10 +228,11 @@ class OnnxClassifier:
                 else np.zeros_like(batch.input_ids, dtype=np.int64)
             )
         try:
-            sentiment, moderation = self._session.run(["sentiment_logits", "moderation_logits"], feeds)
+            outputs = self._session.run(self._outputs, feeds)
         except Exception as error:  # onnxruntime raises untyped errors; the pipeline retries InferenceError
             raise InferenceError(f"ONNX Runtime failed on a batch of {batch.size}: {error}") from error
-        return np.asarray(sentiment), np.asarray(moderation)
+        embedding = np.asarray(outputs[2]) if len(outputs) > 2 else None
+        return np.asarray(outputs[0]), np.asarray(outputs[1]), embedding
 
 
 def load_default_classifier(

@@ -32,6 +32,7 @@ class TextScores:
 
     sentiment: np.ndarray
     moderation: np.ndarray
+    embedding: np.ndarray | None = None  # the encoder's pooled vector, when the model gives one
 
 
 @dataclass(slots=True)
@@ -220,6 +221,9 @@ class InferenceBatcher:
                 raise ValueError(f"{head} scores have shape {scores.shape}, expected {(rows, columns)}")
             if not np.isfinite(scores).all():
                 raise ValueError(f"{head} scores contain NaN or infinity")
+        embedding = predictions.embedding
+        if embedding is not None and (embedding.shape[0] != rows or not np.isfinite(embedding).all()):
+            raise ValueError(f"embedding has shape {embedding.shape} or non-finite values for {rows} rows")
 
     async def _infer_with_retries(self, items: list[_Pending], encoded: Encoded | None) -> None:
         loop = asyncio.get_running_loop()
@@ -243,8 +247,9 @@ class InferenceBatcher:
             self.stats.inference_seconds += seconds
             for row, item in enumerate(items):
                 if not item.future.done():
+                    embedding = None if predictions.embedding is None else predictions.embedding[row]
                     item.future.set_result(
-                        TextScores(predictions.sentiment[row], predictions.moderation[row])
+                        TextScores(predictions.sentiment[row], predictions.moderation[row], embedding)
                     )
             return
         if len(items) > 1:

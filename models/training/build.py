@@ -246,7 +246,7 @@ def build_default_model(
         thresholds={label: ThresholdPair(review=c.review, block=c.block) for label, c in choices.items()},
         files={name: sha256_of_file(out_dir / name) for name in ("model.onnx", "tokenizer.json")},
         input_names=export.INPUT_NAMES,
-        output_names=export.OUTPUT_NAMES,
+        output_names=export.SHIPPED_OUTPUT_NAMES,
         quantization=f"int8_{quant_scheme}",
     )
     timings["total_s"] = round(time.perf_counter() - started, 1)

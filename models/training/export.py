@@ -12,15 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
 
 from models.training.embed import Encoder
+from models.training.embedding_output import EMBEDDING_OUTPUT, add_embedding_output
 from models.training.heads import Head
 
 INPUT_NAMES = ("input_ids", "attention_mask")
-OUTPUT_NAMES = ("sentiment_logits", "moderation_logits")
+OUTPUT_NAMES = ("sentiment_logits", "moderation_logits")  # what the PyTorch module returns
+SHIPPED_OUTPUT_NAMES = (*OUTPUT_NAMES, EMBEDDING_OUTPUT)  # the exported graph also names the pooled vector
 OPSET = 17
 
 
@@ -61,6 +64,9 @@ def export_onnx(model: ModerationModel, path: Path, tokenizer: object) -> Path:
             do_constant_folding=True,
             dynamo=False,
         )
+    first_layer = next(layer for layer in model.sentiment.body.modules() if isinstance(layer, nn.Linear))
+    graph = add_embedding_output(onnx.load(str(path)), int(first_layer.in_features))
+    onnx.save(graph, str(path))
     return path
 
 

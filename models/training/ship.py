@@ -291,7 +291,7 @@ def ship_model(
         },
         files={name: sha256_of_file(out_dir / name) for name in ("model.onnx", "tokenizer.json")},
         input_names=export.INPUT_NAMES,
-        output_names=export.OUTPUT_NAMES,
+        output_names=export.SHIPPED_OUTPUT_NAMES,
         quantization="int8_weight_only",
     )
     record: dict[str, Any] = {

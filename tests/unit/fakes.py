@@ -124,6 +124,10 @@ class FakeClassifier:
     def thresholds(self) -> Mapping[str, CategoryThresholds]:
         return self._thresholds
 
+    @property
+    def embedding_dim(self) -> int | None:
+        return None
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         rows = [self._token_ids(t) for t in texts]
         width = max((len(r) for r in rows), default=2)

@@ -1,50 +1,67 @@
-"""Per-chunk model scores -> one ModerationResult per document.
+"""Per-window scores -> one ModerationResult per document.
 
 Moderation takes the maximum over a document's windows (one flagged window flags the document); sentiment is
-the length-weighted mean of the windows' distributions. Scores are rounded so a redelivered event yields a
-byte-identical record.
+the length-weighted mean of the windows' distributions. A category the LLM decided (an escalation with
+outcome ``decided``) takes the LLM's score, and no window scores it higher. Scores are rounded so a
+redelivered event yields a byte-identical record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.batcher import TextScores
 from pipelines.policy import PolicyEngine
 from schemas.document import Chunk, TextDocument
-from schemas.results import ModelRef, ModerationResult, ModerationScores, SentimentResult, Span
+from schemas.results import (
+    Engine,
+    Escalation,
+    ModelRef,
+    ModerationResult,
+    ModerationScores,
+    SentimentResult,
+    Span,
+)
 
 SCORE_DECIMALS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class WindowScores:
+    """Scores of a document's windows: sentiment [windows, 3] and moderation [windows, categories]."""
+
+    sentiment: np.ndarray
+    moderation: np.ndarray
+
+    def document_scores(self) -> np.ndarray:
+        """Per category, the highest window score (rounded as results carry it)."""
+        return np.round(self.moderation.max(axis=0).astype(np.float64), SCORE_DECIMALS)
 
 
 def _rounded(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:
     return {label: round(float(v), SCORE_DECIMALS) for label, v in zip(labels, values, strict=True)}
 
 
-def _sentiment(
-    labels: Sequence[str], chunks: Sequence[Chunk], scores: Sequence[TextScores]
-) -> SentimentResult:
+def _sentiment(labels: Sequence[str], chunks: Sequence[Chunk], sentiment: np.ndarray) -> SentimentResult:
     weights = np.array([max(len(c.text), 1) for c in chunks], dtype=np.float64)
-    stacked = np.stack([s.sentiment for s in scores]).astype(np.float64)
-    mean = (stacked * weights[:, None]).sum(axis=0) / weights.sum()
+    mean = (sentiment.astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
     mean = mean / mean.sum()
-    rounded = _rounded(labels, mean)
     label = labels[int(np.argmax(mean))]
-    return SentimentResult(label=label, scores=rounded)  # type: ignore[arg-type]
+    return SentimentResult(label=label, scores=_rounded(labels, mean))  # type: ignore[arg-type]
 
 
 def _spans(
     doc: TextDocument,
     labels: Sequence[str],
     chunks: Sequence[Chunk],
-    scores: Sequence[TextScores],
+    moderation: np.ndarray,
     policy: PolicyEngine,
 ) -> list[Span]:
     spans = []
-    for chunk, score in zip(chunks, scores, strict=True):
-        rounded = _rounded(labels, score.moderation)  # the same rounded scores the document decision used
+    for chunk, row in zip(chunks, moderation, strict=True):
+        rounded = _rounded(labels, row)  # the same rounded scores the document decision used
         flagged = {label: v for label, v in rounded.items() if policy.is_flagged(label, v)}
         if not flagged:
             continue
@@ -65,29 +82,47 @@ def _spans(
 def assemble_result(
     doc: TextDocument,
     chunks: Sequence[Chunk],
-    scores: Sequence[TextScores],
+    scores: WindowScores,
     *,
     sentiment_labels: Sequence[str],
     moderation_labels: Sequence[str],
+    engines: Mapping[str, Engine],
     policy: PolicyEngine,
     model: ModelRef,
+    escalations: Sequence[Escalation] = (),
+    policy_version: str | None = None,
 ) -> ModerationResult:
-    if not chunks or len(chunks) != len(scores):
-        raise ValueError(f"need one score per chunk, got {len(chunks)} chunks and {len(scores)} scores")
-    moderation = np.max(np.stack([s.moderation for s in scores]), axis=0)
-    moderation_scores = _rounded(moderation_labels, moderation)
+    windows = len(chunks)
+    if not chunks or scores.moderation.shape != (windows, len(moderation_labels)):
+        raise ValueError(
+            f"need one score row per chunk for {len(moderation_labels)} categories, got {windows} chunks "
+            f"and moderation scores of shape {scores.moderation.shape}"
+        )
+    moderation = scores.moderation.astype(np.float64, copy=True)
+    decided_by = dict(engines)
+    for escalation in escalations:
+        if escalation.outcome == "decided" and escalation.score is not None:
+            column = list(moderation_labels).index(escalation.category)
+            moderation[:, column] = np.minimum(moderation[:, column], escalation.score)
+            moderation[int(np.argmax(scores.moderation[:, column])), column] = escalation.score
+            decided_by[escalation.category] = "llm"
+    moderation_scores = _rounded(moderation_labels, moderation.max(axis=0))
     outcome = policy.decide(moderation_scores)
-    spans = _spans(doc, moderation_labels, chunks, scores, policy) if outcome.reasons else []
+    spans = _spans(doc, moderation_labels, chunks, moderation, policy) if outcome.reasons else []
     return ModerationResult(
         event_id=doc.event_id,
         kind=doc.kind,
         created_at=doc.created_at,
         model=model,
-        sentiment=_sentiment(sentiment_labels, chunks, scores),
-        moderation=ModerationScores(scores=moderation_scores, flagged=list(outcome.flagged)),
+        sentiment=_sentiment(sentiment_labels, chunks, scores.sentiment),
+        moderation=ModerationScores(
+            scores=moderation_scores, flagged=list(outcome.flagged), engines=decided_by
+        ),
         decision=outcome.decision,
         reasons=list(outcome.reasons),
+        escalations=list(escalations),
+        policy_version=policy_version,
         spans=spans,
         text_chars=len(doc.text),
-        chunks=len(chunks),
+        chunks=windows,
     )

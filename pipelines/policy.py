@@ -18,9 +18,15 @@ class PolicyOutcome:
 
 
 class PolicyEngine:
-    """Block when any category reaches its block threshold, review when any reaches its review threshold."""
+    """Block when any category reaches its block threshold, review when any reaches its review threshold.
 
-    def __init__(self, thresholds: Mapping[str, CategoryThresholds]) -> None:
+    ``actions`` caps what a category may cause: ``review`` turns its block into review, ``allow`` only scores
+    it (never flagged). Categories without an entry may block.
+    """
+
+    def __init__(
+        self, thresholds: Mapping[str, CategoryThresholds], actions: Mapping[str, Decision] | None = None
+    ) -> None:
         for category, t in thresholds.items():
             if not 0.0 <= t.review <= t.block <= 1.0:
                 raise ConfigError(
@@ -28,6 +34,10 @@ class PolicyEngine:
                     f"got review={t.review}, block={t.block}; fix the manifest or MODSTREAM_POLICY__*"
                 )
         self._thresholds = dict(thresholds)
+        self._actions: dict[str, Decision] = dict(actions or {})
+        unknown = set(self._actions) - set(self._thresholds)
+        if unknown:
+            raise ConfigError(f"actions name categories without thresholds: {sorted(unknown)}")
 
     @classmethod
     def with_overrides(
@@ -35,6 +45,7 @@ class PolicyEngine:
         base: Mapping[str, CategoryThresholds],
         review: Mapping[str, float],
         block: Mapping[str, float],
+        actions: Mapping[str, Decision] | None = None,
     ) -> PolicyEngine:
         unknown = (set(review) | set(block)) - set(base)
         if unknown:
@@ -45,23 +56,28 @@ class PolicyEngine:
             name: CategoryThresholds(review=review.get(name, t.review), block=block.get(name, t.block))
             for name, t in base.items()
         }
-        return cls(merged)
+        return cls(merged, actions)
 
     @property
     def thresholds(self) -> Mapping[str, CategoryThresholds]:
         return self._thresholds
 
+    @property
+    def actions(self) -> Mapping[str, Decision]:
+        return self._actions
+
     def is_flagged(self, category: str, score: float) -> bool:
         t = self._thresholds.get(category)
-        return t is not None and score >= t.review
+        return t is not None and score >= t.review and self._actions.get(category) != "allow"
 
     def decide(self, scores: Mapping[str, float]) -> PolicyOutcome:
         reasons: list[PolicyReason] = []
         for category, score in scores.items():
             t = self._thresholds.get(category)
-            if t is None:
+            cap = self._actions.get(category, "block")
+            if t is None or cap == "allow":
                 continue
-            if score >= t.block:
+            if score >= t.block and cap == "block":
                 reasons.append(
                     PolicyReason(category=category, score=score, threshold=t.block, action="block")
                 )

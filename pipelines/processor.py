@@ -1,6 +1,8 @@
-"""The whole non-I/O path: raw records -> decode -> convert -> chunk -> batched inference -> policy -> result.
+"""The whole non-I/O path: raw records -> decode -> convert -> chunk -> batched inference -> example-defined
+categories -> LLM cascade -> policy -> result.
 
-Every record yields exactly one Outcome: a ModerationResult or a DeadLetter. Nothing is dropped.
+Every record yields exactly one Outcome: a ModerationResult or a DeadLetter. Nothing is dropped. The policy
+in force is read once per step from the policy source (so a hot reload never splits a step).
 """
 
 from __future__ import annotations
@@ -10,17 +12,24 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
 
 from converters import chunk_document, normalize_text, to_document
 from models.base import TextClassifier
-from pipelines.assemble import assemble_result
-from pipelines.batcher import InferenceBatcher
+from models.prototypes import PrototypeScorer
+from pipelines.active_policy import ActivePolicy
+from pipelines.assemble import WindowScores, assemble_result
+from pipelines.batcher import InferenceBatcher, TextScores
+from pipelines.cascade import Candidate, Cascade
 from pipelines.dead_letters import fit_dead_letter
 from pipelines.decode import decode_event, event_id_hint
 from pipelines.policy import PolicyEngine
+from pipelines.policy_reload import ReloadStatus
 from schemas.dead_letter import DeadLetter
 from schemas.document import Chunk, TextDocument
-from schemas.errors import DecodeError, ModstreamError, Reason, reason_of
+from schemas.errors import DecodeError, InferenceError, ModstreamError, Reason, reason_of
 from schemas.results import ModelRef, ModerationResult
 
 log = logging.getLogger(__name__)
@@ -64,12 +73,41 @@ class PreparedDocument:
     truncated: bool
 
 
-class ModerationPipeline:
-    """Owns the batcher and a preparation thread; use ``async with`` or start()/stop()."""
+class PolicySource(Protocol):
+    """Where the pipeline reads the policy in force (``policy_reload.PolicyReloader``, or a fixed one)."""
 
-    def __init__(self, classifier: TextClassifier, policy: PolicyEngine, config: PipelineConfig) -> None:
+    @property
+    def current(self) -> ActivePolicy: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedPolicy:
+    current: ActivePolicy
+
+
+class ModerationPipeline:
+    """Owns the batcher, a preparation thread and the cascade; use ``async with`` or start()/stop().
+
+    ``policy`` is a policy source (hot-reloaded file) or, for a fixed threshold policy on the model's own
+    categories, a ``PolicyEngine``.
+    """
+
+    def __init__(
+        self,
+        classifier: TextClassifier,
+        policy: PolicyEngine | PolicySource,
+        config: PipelineConfig,
+        cascade: Cascade | None = None,
+    ) -> None:
         self._classifier = classifier
-        self._policy = policy
+        self._policies: PolicySource = (
+            FixedPolicy(
+                ActivePolicy(policy, tuple(classifier.moderation_labels), PrototypeScorer([]))
+            )
+            if isinstance(policy, PolicyEngine)
+            else policy
+        )
+        self._cascade = cascade or Cascade(None)
         self._config = config
         self._model = ModelRef(name=classifier.name, version=classifier.version)
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-prepare")
@@ -85,12 +123,35 @@ class ModerationPipeline:
     def model(self) -> ModelRef:
         return self._model
 
+    @property
+    def policy(self) -> ActivePolicy:
+        """The policy in force now."""
+        return self._policies.current
+
+    @property
+    def cascade(self) -> Cascade:
+        return self._cascade
+
     async def start(self) -> None:
         await self.batcher.start()
+        await self._cascade.prepare(self.policy)
+
+    async def reload_policy(self) -> ReloadStatus | None:
+        """Check the policy file (off the event loop) and load the LLM a new policy needs; None when the
+        policy is fixed. A rejected file leaves the policy in force as it was."""
+        check = getattr(self._policies, "check", None)
+        if check is None:
+            return None
+        loop = asyncio.get_running_loop()
+        status: ReloadStatus = await loop.run_in_executor(self._prepare_pool, check)
+        if status.outcome == "reloaded":
+            await self._cascade.prepare(self.policy)
+        return status
 
     async def stop(self) -> None:
         await self.batcher.stop()
         self._prepare_pool.shutdown(wait=True)
+        self._cascade.close()
 
     async def __aenter__(self) -> ModerationPipeline:
         await self.start()
@@ -145,35 +206,95 @@ class ModerationPipeline:
         )
         return fit_dead_letter(letter, self._config.max_dead_letter_bytes)
 
-    async def score(self, prepared: PreparedDocument) -> ModerationResult:
-        """Model + policy for one prepared document (raises InferenceError)."""
-        scores = await self.batcher.submit([c.text for c in prepared.chunks])
+    async def _window_scores(self, prepared: PreparedDocument, policy: ActivePolicy) -> WindowScores:
+        """Model scores of every window, example-defined categories appended (raises InferenceError)."""
+        scores: list[TextScores] = await self.batcher.submit([c.text for c in prepared.chunks])
+        sentiment = np.stack([s.sentiment for s in scores])
+        moderation = np.stack([s.moderation for s in scores])
+        if policy.prototypes.names:
+            embeddings = [s.embedding for s in scores]
+            if any(e is None for e in embeddings):
+                raise InferenceError("the model gave no embedding for the policy's example-defined categories")
+            custom = policy.prototypes.score(np.stack(embeddings))  # type: ignore[arg-type]
+            moderation = np.concatenate([moderation, custom], axis=1)
+        return WindowScores(sentiment, moderation)
+
+    def _candidates(
+        self, policy: ActivePolicy, prepared: Sequence[PreparedDocument], scored: Sequence[object]
+    ) -> list[Candidate]:
+        """Items whose document score for a category lies in that category's uncertain band."""
+        if not policy.escalates:
+            return []
+        labels = policy.labels
+        candidates = []
+        for item, (document, scores) in enumerate(zip(prepared, scored, strict=True)):
+            if not isinstance(scores, WindowScores):
+                continue
+            document_scores = scores.document_scores()
+            for category, rule in policy.escalations.items():
+                column = labels.index(category)
+                score = float(document_scores[column])
+                if rule.covers(score):
+                    window = int(np.argmax(scores.moderation[:, column]))
+                    candidates.append(Candidate(item, category, score, document.chunks[window].text))
+        return candidates
+
+    def _assemble(
+        self, policy: ActivePolicy, prepared: PreparedDocument, scores: WindowScores, escalations: list
+    ) -> ModerationResult:
+        labels = policy.labels
         result = assemble_result(
             prepared.document,
             prepared.chunks,
             scores,
             sentiment_labels=self._classifier.sentiment_labels,
-            moderation_labels=self._classifier.moderation_labels,
-            policy=self._policy,
+            moderation_labels=labels,
+            engines={label: policy.engine_of(label) for label in labels},
+            policy=policy.engine,
             model=self._model,
+            escalations=escalations,
+            policy_version=policy.version,
         )
         return result.model_copy(update={"truncated": True}) if prepared.truncated else result
+
+    async def _score_all(
+        self, prepared: Sequence[PreparedDocument], messages: int
+    ) -> list[ModerationResult | BaseException]:
+        """Model, example-defined categories, cascade and policy for documents of one step."""
+        policy = self.policy
+        scored = await asyncio.gather(
+            *(self._window_scores(p, policy) for p in prepared), return_exceptions=True
+        )
+        candidates = self._candidates(policy, prepared, scored)
+        escalations = await self._cascade.escalate(policy, candidates, messages) if policy.escalates else {}
+        out: list[ModerationResult | BaseException] = []
+        for item, (document, scores) in enumerate(zip(prepared, scored, strict=True)):
+            if isinstance(scores, WindowScores):
+                out.append(self._assemble(policy, document, scores, escalations.get(item, [])))
+            else:
+                out.append(scores)
+        return out
+
+    async def score(self, prepared: PreparedDocument) -> ModerationResult:
+        """The whole scoring path for one prepared document (raises InferenceError)."""
+        (result,) = await self._score_all([prepared], messages=1)
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     async def process(self, records: Sequence[RawRecord]) -> list[Outcome]:
         """One Outcome per record, in order (starts the batcher on first use)."""
         await self.batcher.start()
         loop = asyncio.get_running_loop()
         prepared = await loop.run_in_executor(self._prepare_pool, self._prepare_all, records)
-        scored = await asyncio.gather(
-            *(self.score(p) for p in prepared if isinstance(p, PreparedDocument)), return_exceptions=True
-        )
+        documents = [p for p in prepared if isinstance(p, PreparedDocument)]
+        scored = iter(await self._score_all(documents, messages=len(records)))
         outcomes: list[Outcome] = []
-        results = iter(scored)
         for record, item in zip(records, prepared, strict=True):
             if isinstance(item, DeadLetter):
                 outcomes.append(Outcome(record, dead_letter=item))
                 continue
-            result = next(results)
+            result = next(scored)
             if isinstance(result, ModerationResult):
                 outcomes.append(Outcome(record, result=result))
             elif isinstance(result, Exception):

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Decision = Literal["allow", "review", "block"]
 SentimentLabel = Literal["negative", "neutral", "positive"]
+Engine = Literal["encoder", "examples", "llm"]
+EscalationOutcome = Literal["decided", "skipped_budget", "skipped_queue", "failed"]
 
 
 class _Frozen(BaseModel):
@@ -31,6 +33,23 @@ class ModerationScores(_Frozen):
     flagged: list[str] = Field(
         default_factory=list, description="Categories at or above their review threshold."
     )
+    engines: dict[str, Engine] = Field(
+        default_factory=dict,
+        description="Category -> engine whose score stands: the encoder's heads, a category defined by "
+        "examples on the encoder, or the few-shot LLM the item was escalated to.",
+    )
+
+
+class Escalation(_Frozen):
+    """One category of one item whose encoder score fell in the policy's uncertain band."""
+
+    category: str
+    engine: Literal["llm"] = "llm"
+    encoder_score: float
+    band: tuple[float, float]
+    outcome: EscalationOutcome
+    score: float | None = Field(default=None, description="The LLM's probability, when it decided.")
+    detail: str | None = None
 
 
 class PolicyReason(_Frozen):
@@ -64,6 +83,10 @@ class ModerationResult(_Frozen):
     moderation: ModerationScores
     decision: Decision
     reasons: list[PolicyReason] = Field(default_factory=list)
+    escalations: list[Escalation] = Field(default_factory=list)
+    policy_version: str | None = Field(
+        default=None, description="sha256 prefix of the policy file in force (None: the model's defaults)."
+    )
     spans: list[Span] = Field(default_factory=list)
     text_chars: int = Field(description="Length of the normalized text.")
     chunks: int = Field(description="Number of model windows the text was split into.")

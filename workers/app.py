@@ -275,6 +275,27 @@ def create_app(
         lag_series.update(lag)
         dashboard.record_lag(lag)
 
+    def report_policy() -> None:
+        policy = pipeline.policy
+        escalated = sorted(policy.escalations) if policy.escalates else []
+        metrics.set_policy(policy.version, policy.labels, escalated)  # the dashboard keeps its start columns
+
+    report_policy()
+
+    @app.timer(interval=settings.policy.reload_interval_s)
+    async def reload_policy() -> None:
+        """Hot reload: a changed, valid policy file takes effect from the next batch; an invalid one is
+        rejected (logged, counted) and the policy in force stays."""
+        status = await pipeline.reload_policy()
+        if status is None or status.outcome == "unchanged":
+            return
+        metrics.policy_reloads.labels(status.outcome).inc()
+        if status.outcome == "reloaded":
+            report_policy()
+            log.info("policy_reloaded", policy_version=status.version, categories=list(pipeline.policy.labels))
+        else:
+            log.error("policy_rejected", policy_version=status.version, error=status.error)
+
     offset_guard = OffsetGuard(inputs)
 
     @app.timer(interval=OFFSET_GUARD_INTERVAL_S)

@@ -56,6 +56,10 @@ class FaultInjectingClassifier:
     def thresholds(self) -> Mapping[str, CategoryThresholds]:
         return self._inner.thresholds
 
+    @property
+    def embedding_dim(self) -> int | None:
+        return self._inner.embedding_dim
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         encoded = self._inner.encode(texts)
         return MarkedEncoded(

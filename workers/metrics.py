@@ -31,6 +31,8 @@ NAMESPACE = "modstream"
 DECISIONS: tuple[str, ...] = ("allow", "review", "block")
 KINDS: tuple[str, ...] = ("post", "transcript")
 ESCALATION_ENGINES: tuple[str, ...] = ("llm",)
+ESCALATION_OUTCOMES: tuple[str, ...] = ("decided", "skipped_budget", "skipped_queue", "failed")
+POLICY_RELOAD_OUTCOMES: tuple[str, ...] = ("reloaded", "rejected")
 EVENT_AGE_BUCKETS_S: tuple[float, ...] = (
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400,
 )  # fmt: skip
@@ -138,6 +140,7 @@ class StepFigures:
     flagged: Counter[str] = field(default_factory=Counter)
     sentiments: Counter[str] = field(default_factory=Counter)
     event_ages_s: dict[str, np.ndarray] = field(default_factory=dict)
+    escalations: Counter[tuple[str, str]] = field(default_factory=Counter)  # (category, outcome)
     scores: np.ndarray | None = None  # float [results, categories], columns in WorkerMetrics' category order
     seconds: float = 0.0
     produced_at: float = 0.0
@@ -159,6 +162,7 @@ def collect_step_figures(
         figures.decisions[result.decision] += 1
         figures.sentiments[result.sentiment.label] += 1
         figures.flagged.update(result.moderation.flagged)
+        figures.escalations.update((e.category, e.outcome) for e in result.escalations)
         scores = result.moderation.scores
         rows.append([scores.get(category, 0.0) for category in categories])
         if result.created_at is not None:
@@ -221,11 +225,20 @@ class WorkerMetrics:
         )
         self.escalations = PromCounter(
             "escalations",
-            "Items escalated to a second-stage engine (stays 0 until the LLM cascade exists).",
-            ["engine"],
+            "Item categories whose encoder score fell in the policy's uncertain band, by engine escalated "
+            "to and outcome (decided, skipped_budget, skipped_queue, failed).",
+            ["engine", "category", "outcome"],
             namespace=ns,
             registry=r,
         )
+        self.policy_reloads = PromCounter(
+            "policy_reloads",
+            "Changes of the policy file seen, by outcome (reloaded, or rejected: the old policy stays).",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.policy_info = Info("policy", "The policy file version in force.", namespace=ns, registry=r)
         self.queue_depth = Gauge(
             "queue_depth",
             "Records taken from Kafka whose outputs are not produced yet (decode, inference, produce).",
@@ -304,13 +317,26 @@ class WorkerMetrics:
             self.score.labels(category)
         for label in sentiment_labels:
             self.sentiment.labels(label)
-        for engine in ESCALATION_ENGINES:
-            self.escalations.labels(engine)
+        for category in self.categories:  # any category may be escalated by a policy
+            for outcome in ESCALATION_OUTCOMES:
+                self.escalations.labels(ESCALATION_ENGINES[0], category, outcome)
+        for outcome in POLICY_RELOAD_OUTCOMES:
+            self.policy_reloads.labels(outcome)
         for kind in KINDS:
             self.event_age.labels(kind)
 
     def set_model(self, name: str, version: str) -> None:
         self.model_info.info({"name": name, "version": version})
+
+    def set_policy(self, version: str | None, categories: Sequence[str], escalated: Sequence[str]) -> None:
+        """The policy in force (at start and after each reload): its version and the categories scored."""
+        self.policy_info.info({"version": version or "model-defaults"})
+        self.categories = tuple(dict.fromkeys([*self.categories, *categories]))
+        for category in (*categories, *escalated):
+            self.labels.labels(category)
+            self.score.labels(category)
+            for outcome in ESCALATION_OUTCOMES:
+                self.escalations.labels(ESCALATION_ENGINES[0], category, outcome)
 
     def record_step(self, figures: StepFigures, outputs: Mapping[str, int]) -> None:
         """One call per agent step; ``outputs`` is records produced per output topic."""
@@ -326,6 +352,8 @@ class WorkerMetrics:
             self.labels.labels(category).inc(count)
         for label, count in figures.sentiments.items():
             self.sentiment.labels(label).inc(count)
+        for (category, outcome), count in figures.escalations.items():
+            self.escalations.labels(ESCALATION_ENGINES[0], category, outcome).inc(count)
         for kind, ages in figures.event_ages_s.items():
             self.event_age.labels(kind).observe_many(ages)
         if figures.scores is not None and figures.scores.size:
@@ -371,6 +399,10 @@ class InstrumentedClassifier:
     @property
     def thresholds(self) -> Mapping[str, CategoryThresholds]:
         return self._inner.thresholds
+
+    @property
+    def embedding_dim(self) -> int | None:
+        return self._inner.embedding_dim
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         return self._inner.encode(texts)

@@ -13,8 +13,8 @@ from workers.app import Telemetry, WorkerState, create_app
 from workers.fault_injection import with_fault_injection
 from workers.logging_setup import configure_logging
 from workers.metrics import InstrumentedClassifier
-from workers.runtime import build_pipeline, load_classifier
-from workers.settings import Settings, apply_policy_file
+from workers.runtime import build_pipeline, load_classifier, policy_reloader
+from workers.settings import Settings
 from workers.topics import admin_options, ensure_topics, wait_for_broker
 
 log = structlog.get_logger("modstream.run")
@@ -80,16 +80,25 @@ def run_worker(settings: Settings) -> None:
     logging_config = configure_logging(
         settings.logging.level, settings.logging.json_logs, log_message_text=settings.logging.log_message_text
     )
-    settings = apply_policy_file(settings)
     created = asyncio.run(prepare_broker(settings))
     log.info("topics_ready", created=created, bootstrap=settings.kafka.bootstrap_servers)
     classifier = load_classifier(settings)
-    telemetry = Telemetry.for_model(settings, classifier.moderation_labels, classifier.sentiment_labels)
+    reloader = policy_reloader(settings, classifier)  # an invalid policy file stops the start here
+    policy = reloader.current
+    telemetry = Telemetry.for_model(settings, policy.labels, classifier.sentiment_labels)
     if settings.fault_injection.inference_failure_marker is not None:
         log.warning("fault_injection_enabled", hint="test-only MODSTREAM_FAULT_INJECTION__* settings are on")
     model = with_fault_injection(classifier, settings.fault_injection)
-    pipeline = build_pipeline(settings, InstrumentedClassifier(model, telemetry.metrics))  # type: ignore[arg-type]
-    log.info("model_loaded", name=pipeline.model.name, version=pipeline.model.version)
+    instrumented = InstrumentedClassifier(model, telemetry.metrics)  # type: ignore[arg-type]
+    pipeline = build_pipeline(settings, instrumented, reloader)  # type: ignore[arg-type]
+    log.info(
+        "model_loaded",
+        name=pipeline.model.name,
+        version=pipeline.model.version,
+        policy_version=policy.version,
+        categories=list(policy.labels),
+        escalated=sorted(policy.escalations) if policy.escalates else [],
+    )
     state = WorkerState(model_ready=True)
     app = create_app(settings, pipeline, telemetry, state)
     worker = DrainingWorker(

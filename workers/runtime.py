@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
+from converters import normalize_text
+from models.base import TextClassifier
 from models.onnx_classifier import OnnxClassifier
-from pipelines.policy import PolicyEngine
+from pipelines.active_policy import ActivePolicy, Embed, build_active_policy
+from pipelines.cascade import Cascade, CategoryJudge
+from pipelines.policy_file import LlmPolicy, PolicyFile
+from pipelines.policy_reload import PolicyReloader
 from pipelines.processor import ModerationPipeline, PipelineConfig
 from workers.settings import Settings
 
@@ -33,9 +42,48 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
-def build_pipeline(settings: Settings, classifier: OnnxClassifier | None = None) -> ModerationPipeline:
+def example_embedder(classifier: TextClassifier) -> Embed | None:
+    """Embeds policy examples the way the runtime sees text (normalized), or None without an embedding."""
+    if classifier.embedding_dim is None:
+        return None
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        embedding = classifier.infer(classifier.encode([normalize_text(t)[0] for t in texts])).embedding
+        assert embedding is not None
+        return embedding
+
+    return embed
+
+
+def policy_reloader(settings: Settings, classifier: TextClassifier) -> PolicyReloader:
+    """The policy source: the file named by ``policy.file`` (hot-reloaded), else the model's thresholds."""
+    embed = example_embedder(classifier)
+
+    def build(policy: PolicyFile | None, version: str | None, source: str) -> ActivePolicy:
+        return build_active_policy(
+            policy,
+            builtin=tuple(classifier.moderation_labels),
+            model_thresholds=classifier.thresholds,
+            review_overrides=settings.policy.review_thresholds,
+            block_overrides=settings.policy.block_thresholds,
+            embed=embed,
+            version=version,
+            source=source,
+        )
+
+    return PolicyReloader(settings.policy.file, build)
+
+
+def load_llm_judge(llm: LlmPolicy) -> CategoryJudge:
+    """The few-shot LLM engine the policy names (imported here: it needs the `llm` extra)."""
+    from models.llm.judge import load_judge
+
+    return load_judge(llm.model, device=llm.device)
+
+
+def build_pipeline(
+    settings: Settings, classifier: TextClassifier | None = None, reloader: PolicyReloader | None = None
+) -> ModerationPipeline:
     classifier = classifier or load_classifier(settings)
-    policy = PolicyEngine.with_overrides(
-        classifier.thresholds, settings.policy.review_thresholds, settings.policy.block_thresholds
-    )
-    return ModerationPipeline(classifier, policy, pipeline_config(settings))
+    reloader = reloader or policy_reloader(settings, classifier)
+    return ModerationPipeline(classifier, reloader, pipeline_config(settings), Cascade(load_llm_judge))

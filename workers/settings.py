@@ -8,10 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from schemas.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "artifacts" / "modstream-minilm"
@@ -96,11 +94,17 @@ class BatchingSettings(_Group):
 
 
 class PolicySettings(_Group):
-    review_thresholds: dict[str, float] = Field(default_factory=dict, description="Override per category.")
-    block_thresholds: dict[str, float] = Field(default_factory=dict, description="Override per category.")
     file: Path | None = Field(
         default=None,
-        description="JSON policy file {review_thresholds, block_thresholds}; the two settings above win.",
+        description="YAML policy file (categories, thresholds, actions, examples, LLM cascade; see "
+        "examples/policy.yaml), reloaded without a restart when it changes. Empty: the model's thresholds.",
+    )
+    reload_interval_s: float = Field(default=5.0, gt=0, description="How often the policy file is checked.")
+    review_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Override per category (wins over the policy file)."
+    )
+    block_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Override per category (wins over the policy file)."
     )
 
 
@@ -168,36 +172,3 @@ class Settings(BaseSettings):
     shutdown: ShutdownSettings = ShutdownSettings()
     logging: LoggingSettings = LoggingSettings()
     fault_injection: FaultInjectionSettings = FaultInjectionSettings()
-
-
-class PolicyFile(_Group):
-    """Contents of the JSON file named by ``policy.file`` (the chart mounts it from a ConfigMap)."""
-
-    review_thresholds: dict[str, float] = Field(default_factory=dict)
-    block_thresholds: dict[str, float] = Field(default_factory=dict)
-
-
-def apply_policy_file(settings: Settings) -> Settings:
-    """Settings whose thresholds are the policy file's, overridden per category by the environment's."""
-    path = settings.policy.file
-    if path is None:
-        return settings
-    try:
-        loaded = PolicyFile.model_validate_json(path.read_bytes())
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read the policy file {path}: {error.strerror or error}; fix MODSTREAM_POLICY__FILE"
-        ) from error
-    except ValidationError as error:
-        raise ConfigError(
-            f"the policy file {path} is not valid: {error.error_count()} problem(s), first: "
-            f"{error.errors(include_input=False)[0]['msg']}; it holds "
-            '{"review_thresholds": {"category": 0.5}, "block_thresholds": {...}}'
-        ) from error
-    policy = settings.policy.model_copy(
-        update={
-            "review_thresholds": {**loaded.review_thresholds, **settings.policy.review_thresholds},
-            "block_thresholds": {**loaded.block_thresholds, **settings.policy.block_thresholds},
-        }
-    )
-    return settings.model_copy(update={"policy": policy})

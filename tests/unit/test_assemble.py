@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from models.base import CategoryThresholds
-from pipelines.assemble import assemble_result
+from pipelines.assemble import WindowScores, assemble_result
 from pipelines.batcher import TextScores
 from pipelines.policy import PolicyEngine
 from schemas.document import Chunk, OffsetMap, Segment, TextDocument
-from schemas.results import ModelRef, ModerationResult
+from schemas.results import Escalation, ModelRef, ModerationResult
 
 SENTIMENT = ("negative", "neutral", "positive")
 MODERATION = ("toxicity", "threat")
@@ -50,16 +50,65 @@ THREAT = scores([0.9, 0.08, 0.02], [0.6, 0.93])
 MILD = scores([0.2, 0.5, 0.3], [0.3, 0.1])
 
 
-def assemble(chunk_scores: Sequence[TextScores], chunks: Sequence[Chunk] = CHUNKS) -> ModerationResult:
+def assemble(
+    chunk_scores: Sequence[TextScores],
+    chunks: Sequence[Chunk] = CHUNKS,
+    escalations: Sequence[Escalation] = (),
+) -> ModerationResult:
+    windows = WindowScores(
+        np.stack([s.sentiment for s in chunk_scores]), np.stack([s.moderation for s in chunk_scores])
+    )
     return assemble_result(
         DOCUMENT,
         chunks,
-        chunk_scores,
+        windows,
         sentiment_labels=SENTIMENT,
         moderation_labels=MODERATION,
+        engines=dict.fromkeys(MODERATION, "encoder"),
         policy=POLICY,
         model=MODEL,
+        escalations=escalations,
     )
+
+
+def escalation(category: str, encoder_score: float, score: float | None, outcome: str) -> Escalation:
+    return Escalation.model_validate(
+        {
+            "category": category,
+            "encoder_score": encoder_score,
+            "band": (0.4, 0.7),
+            "outcome": outcome,
+            "score": score,
+        }
+    )
+
+
+def test_a_category_the_llm_decided_takes_the_llm_score() -> None:
+    result = assemble([CALM, THREAT, CALM], escalations=[escalation("toxicity", 0.6, 0.1, "decided")])
+
+    assert result.moderation.scores["toxicity"] == 0.1
+    assert result.moderation.engines == {"toxicity": "llm", "threat": "encoder"}
+
+
+def test_a_category_the_llm_cleared_is_no_longer_a_reason() -> None:
+    result = assemble([CALM, THREAT, CALM], escalations=[escalation("toxicity", 0.6, 0.1, "decided")])
+
+    assert [r.category for r in result.reasons] == ["threat"]
+
+
+def test_a_skipped_escalation_keeps_the_encoder_score_and_is_recorded() -> None:
+    skipped = escalation("toxicity", 0.6, None, "skipped_budget")
+    result = assemble([CALM, THREAT, CALM], escalations=[skipped])
+
+    assert result.moderation.scores["toxicity"] == pytest.approx(0.6)
+    assert result.moderation.engines["toxicity"] == "encoder"
+    assert result.escalations == [skipped]
+
+
+def test_no_window_scores_an_llm_decided_category_above_the_llm() -> None:
+    result = assemble([CALM, THREAT, CALM], escalations=[escalation("threat", 0.93, 0.55, "decided")])
+
+    assert [span.scores.get("threat") for span in result.spans] == [0.55]
 
 
 def test_moderation_scores_are_the_maximum_over_chunks() -> None:
@@ -155,10 +204,20 @@ def test_identical_inputs_give_byte_identical_json() -> None:
 
 
 def test_a_score_count_that_does_not_match_the_chunks_raises() -> None:
-    with pytest.raises(ValueError, match="one score per chunk"):
+    with pytest.raises(ValueError, match="one score row per chunk"):
         assemble([CALM, THREAT])
 
 
 def test_a_document_without_chunks_raises() -> None:
-    with pytest.raises(ValueError, match="one score per chunk"):
-        assemble([], chunks=())
+    empty = WindowScores(np.zeros((0, 3), np.float32), np.zeros((0, len(MODERATION)), np.float32))
+    with pytest.raises(ValueError, match="one score row per chunk"):
+        assemble_result(
+            DOCUMENT,
+            (),
+            empty,
+            sentiment_labels=SENTIMENT,
+            moderation_labels=MODERATION,
+            engines={},
+            policy=POLICY,
+            model=MODEL,
+        )

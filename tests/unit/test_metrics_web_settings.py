@@ -1,16 +1,12 @@
-"""Health and readiness bodies, and the settings this issue added (web.show_text, shutdown, policy file)."""
+"""Health and readiness bodies, and the settings this issue added (web.show_text, shutdown)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from schemas.errors import ConfigError
 from schemas.results import ModelRef
 from workers.app import WorkerState
-from workers.settings import PolicySettings, Settings, WebSettings, apply_policy_file
+from workers.settings import Settings, WebSettings
 from workers.web import health, readiness
 
 MODEL = ModelRef(name="m", version="1")
@@ -57,29 +53,3 @@ def test_show_text_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert Settings().web.show_text is True
 
 
-def test_no_policy_file_leaves_settings_as_they_are() -> None:
-    settings = Settings()
-    assert apply_policy_file(settings) is settings
-
-
-def test_policy_file_thresholds_apply_and_environment_overrides_win(tmp_path: Path) -> None:
-    path = tmp_path / "policy.json"
-    path.write_text(
-        json.dumps({"review_thresholds": {"threat": 0.3, "spam": 0.6}, "block_thresholds": {"threat": 0.8}})
-    )
-    policy = PolicySettings(file=path, review_thresholds={"spam": 0.9})
-    applied = apply_policy_file(Settings(policy=policy)).policy
-    assert applied.review_thresholds == {"threat": 0.3, "spam": 0.9}
-    assert applied.block_thresholds == {"threat": 0.8}
-
-
-def test_a_missing_policy_file_says_which_setting_to_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="MODSTREAM_POLICY__FILE"):
-        apply_policy_file(Settings(policy=PolicySettings(file=tmp_path / "nope.json")))
-
-
-def test_an_invalid_policy_file_is_a_config_error(tmp_path: Path) -> None:
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps({"review_thresholds": {"threat": "high"}}))
-    with pytest.raises(ConfigError, match="not valid"):
-        apply_policy_file(Settings(policy=PolicySettings(file=path)))

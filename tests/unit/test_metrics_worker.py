@@ -20,6 +20,8 @@ from schemas.errors import Reason
 from tests.unit.fakes import CRASH_MARKER, MODERATION_LABELS, SENTIMENT_LABELS, FakeClassifier
 from workers.metrics import (
     DECISIONS,
+    ESCALATION_OUTCOMES,
+    POLICY_RELOAD_OUTCOMES,
     InstrumentedClassifier,
     StepFigures,
     WorkerMetrics,
@@ -95,8 +97,33 @@ def test_every_fixed_series_exists_at_zero_before_any_event() -> None:
     assert value(metrics, "modstream_moderation_score_count", category="spam") == 0
 
 
-def test_escalations_counter_exists_with_its_engine_label_and_stays_zero() -> None:
-    assert value(make_metrics(), "modstream_escalations_total", engine="llm") == 0
+def test_escalation_series_exist_at_zero_for_every_escalated_category_of_the_policy() -> None:
+    metrics = make_metrics()
+    metrics.set_policy("abc123", [*MODERATION_LABELS, "scam"], escalated=["threat", "scam"])
+    for outcome in ("decided", "skipped_budget", "skipped_queue", "failed"):
+        assert value(metrics, "modstream_escalations_total", engine="llm", category="scam", outcome=outcome) == 0
+
+
+def test_escalations_are_counted_by_category_and_outcome() -> None:
+    metrics = make_metrics()
+    figures = StepFigures(topic=POSTS)
+    figures.escalations.update({("threat", "decided"): 3, ("threat", "skipped_budget"): 2})
+    metrics.record_step(figures, {})
+    assert value(metrics, "modstream_escalations_total", category="threat", outcome="decided") == 3
+    assert value(metrics, "modstream_escalations_total", category="threat", outcome="skipped_budget") == 2
+
+
+def test_the_policy_version_in_force_is_an_info_metric() -> None:
+    metrics = make_metrics()
+    metrics.set_policy("abc123", MODERATION_LABELS, escalated=[])
+    assert value(metrics, "modstream_policy_info", version="abc123") == 1
+
+
+def test_a_custom_category_of_the_policy_gets_label_and_score_series() -> None:
+    metrics = make_metrics()
+    metrics.set_policy(None, [*MODERATION_LABELS, "scam"], escalated=[])
+    assert value(metrics, "modstream_labels_total", category="scam") == 0
+    assert value(metrics, "modstream_moderation_score_count", category="scam") == 0
 
 
 def test_model_name_and_version_are_an_info_metric() -> None:
@@ -132,6 +159,7 @@ async def test_no_event_id_or_text_ever_becomes_a_label_value() -> None:
     labels = all_label_values(metrics)
     fixed = {POSTS, TRANSCRIPTS, *OUTPUTS, *DECISIONS, *MODERATION_LABELS, *SENTIMENT_LABELS, "llm"}
     fixed |= {reason.value for reason in Reason} | {"post", "transcript"}
+    fixed |= set(POLICY_RELOAD_OUTCOMES) | set(ESCALATION_OUTCOMES)
     assert labels <= fixed
 
 

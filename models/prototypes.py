@@ -103,9 +103,7 @@ class PrototypeScorer:
         self._intercept = np.array([c.intercept for c in categories], dtype=np.float64)
 
     @classmethod
-    def fit(
-        cls, examples: Mapping[str, tuple[np.ndarray, np.ndarray]]
-    ) -> PrototypeScorer:
+    def fit(cls, examples: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> PrototypeScorer:
         """From {category: (positive embeddings, negative embeddings)}."""
         return cls([fit_prototype(name, pos, neg) for name, (pos, neg) in examples.items()])
 

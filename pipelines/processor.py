@@ -101,9 +101,7 @@ class ModerationPipeline:
     ) -> None:
         self._classifier = classifier
         self._policies: PolicySource = (
-            FixedPolicy(
-                ActivePolicy(policy, tuple(classifier.moderation_labels), PrototypeScorer([]))
-            )
+            FixedPolicy(ActivePolicy(policy, tuple(classifier.moderation_labels), PrototypeScorer([])))
             if isinstance(policy, PolicyEngine)
             else policy
         )
@@ -214,7 +212,9 @@ class ModerationPipeline:
         if policy.prototypes.names:
             embeddings = [s.embedding for s in scores]
             if any(e is None for e in embeddings):
-                raise InferenceError("the model gave no embedding for the policy's example-defined categories")
+                raise InferenceError(
+                    "the model gave no embedding for the policy's example-defined categories"
+                )
             custom = policy.prototypes.score(np.stack(embeddings))  # type: ignore[arg-type]
             moderation = np.concatenate([moderation, custom], axis=1)
         return WindowScores(sentiment, moderation)

@@ -292,7 +292,9 @@ def create_app(
         metrics.policy_reloads.labels(status.outcome).inc()
         if status.outcome == "reloaded":
             report_policy()
-            log.info("policy_reloaded", policy_version=status.version, categories=list(pipeline.policy.labels))
+            log.info(
+                "policy_reloaded", policy_version=status.version, categories=list(pipeline.policy.labels)
+            )
         else:
             log.error("policy_rejected", policy_version=status.version, error=status.error)
 

@@ -24,7 +24,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from workers.settings import Settings  # noqa: E402
+from models.manifest import load_manifest  # noqa: E402
+from pipelines.policy_file import parse_policy  # noqa: E402
+from workers.settings import DEFAULT_MODEL_DIR, Settings  # noqa: E402
 
 DASHBOARD_FILE = REPO / "helm" / "modstream" / "dashboards" / "modstream.json"
 WORKER_ROUTES = {"/healthz", "/readyz", "/metrics", "/"}
@@ -142,7 +144,9 @@ def check_deployment(resources: list[Resource]) -> tuple[Resource, Settings]:
         ]
         expect(bool(mounted), f"MODSTREAM_POLICY__FILE {settings.policy.file} is not on a mounted volume")
         policy = one(resources, "ConfigMap", "-policy")["data"][settings.policy.file.name]
-        json.loads(policy)
+        # ConfigError names what is wrong; custom categories are checked against the shipped model's.
+        parsed = parse_policy(policy, source="the rendered policy ConfigMap")
+        parsed.check_against(load_manifest(DEFAULT_MODEL_DIR).moderation_labels, "the policy ConfigMap")
     if settings.kafka.ssl_cafile is not None:
         expect(
             any(str(settings.kafka.ssl_cafile).startswith(m["mountPath"]) for m in container["volumeMounts"]),

@@ -109,6 +109,23 @@ must_refuse "unknown security protocol (values.schema.json)" --set kafka.securit
 must_refuse "grace period not above the drain timeout" --set terminationGracePeriodSeconds=30
 must_refuse "SASL without a password Secret" --set kafka.securityProtocol=SASL_SSL
 must_refuse "prometheus trigger without a server" --set autoscaling.enabled=true --set autoscaling.keda.trigger=prometheus
+must_refuse "a policy category name that is not an identifier (values.schema.json)" \
+  --set-json 'policy.categories={"Scam Alerts":{}}'
+
+# Rendered fine by Helm, but the policy inside is invalid: the project's own validation must say so.
+must_fail_check() {
+  local why=$1 bad="$RENDERED/must-fail.yaml"
+  shift
+  "$HELM" template ci "$CHART" --namespace modstream-ci "$@" >"$bad"
+  if "$PYTHON" helm/check_rendered.py "$bad" >/dev/null 2>&1; then
+    say "NOT REFUSED: $why ($*)"
+    refused=1
+  else
+    say "refused as it should: $why"
+  fi
+}
+must_fail_check "a custom policy category without examples (pipelines.policy_file)" \
+  --set-json 'policy.categories={"scam":{"thresholds":{"review":0.5,"block":0.9}}}'
 [[ $refused -eq 0 ]]
 
 say "chart OK: ${#rendered_files[@]} value sets linted, rendered and validated"

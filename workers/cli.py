@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from workers.settings import REPO_ROOT, Settings
 
@@ -21,11 +24,40 @@ PortOption = Annotated[
 ]
 
 
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        exists=True,
+        dir_okay=False,
+        help="YAML policy file (see examples/policy.yaml); default: MODSTREAM_POLICY__FILE, else the model's.",
+    ),
+]
+
+
 def _settings(port: int | None = None) -> Settings:
     settings = Settings()
     if port is not None:
         settings = settings.model_copy(update={"broker": settings.broker.model_copy(update={"port": port})})
     return settings
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """A settings, policy or model problem ends the command with its message (exit 2), not a traceback."""
+    from schemas.errors import ConfigError, ModelLoadError
+
+    try:
+        yield
+    except (ConfigError, ModelLoadError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from error
+
+
+def _with_policy(settings: Settings, policy: Path | None) -> Settings:
+    if policy is None:
+        return settings
+    return settings.model_copy(update={"policy": settings.policy.model_copy(update={"file": policy})})
 
 
 def _broker(port: int | None):  # type: ignore[no-untyped-def]
@@ -67,11 +99,12 @@ def create_topics() -> None:
 
 
 @app.command("run")
-def run() -> None:
+def run(policy: PolicyOption = None) -> None:
     """Run the worker: consume posts and transcripts, produce results, review items and dead letters."""
     from workers.run_worker import run_worker
 
-    run_worker(Settings())
+    with _clear_errors():
+        run_worker(_with_policy(Settings(), policy))
 
 
 @app.command("classify")
@@ -82,13 +115,16 @@ def classify(
         Path | None, typer.Option(help="Dead-letter records (default: OUTPUT.errors.jsonl).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    policy: PolicyOption = None,
 ) -> None:
     """Label a JSONL file offline (no broker): lines {"id","text"} or full event envelopes."""
     from workers.classify_file import classify_file
     from workers.runtime import build_pipeline
 
     errors = errors or output.with_suffix(".errors.jsonl")
-    summary = asyncio.run(classify_file(build_pipeline(Settings()), input, output, errors, progress=progress))
+    with _clear_errors():
+        pipeline = build_pipeline(_with_policy(Settings(), policy))
+        summary = asyncio.run(classify_file(pipeline, input, output, errors, progress=progress))
     console.print(
         f"{summary.results} results -> {output}; {summary.errors} invalid lines -> {errors}; "
         f"decisions {summary.decisions}"
@@ -176,8 +212,6 @@ def eval_model(
     baselines: Annotated[bool, typer.Option(help="Also run VADER, alt-profanity-check, HateSonar.")] = True,
 ) -> None:
     """Accuracy, macro-F1, per-label P/R/F1, AUPRC, ECE, confusion matrix for a model and the baselines."""
-    from rich.markup import escape
-
     from models.training.eval_report import evaluate_file, write_report
     from models.training.labelled_files import read_labelled
 

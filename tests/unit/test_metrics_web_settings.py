@@ -51,5 +51,3 @@ def test_text_of_flagged_items_is_hidden_by_default() -> None:
 def test_show_text_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODSTREAM_WEB__SHOW_TEXT", "true")
     assert Settings().web.show_text is True
-
-

@@ -101,7 +101,9 @@ def test_escalation_series_exist_at_zero_for_every_escalated_category_of_the_pol
     metrics = make_metrics()
     metrics.set_policy("abc123", [*MODERATION_LABELS, "scam"], escalated=["threat", "scam"])
     for outcome in ("decided", "skipped_budget", "skipped_queue", "failed"):
-        assert value(metrics, "modstream_escalations_total", engine="llm", category="scam", outcome=outcome) == 0
+        assert (
+            value(metrics, "modstream_escalations_total", engine="llm", category="scam", outcome=outcome) == 0
+        )
 
 
 def test_escalations_are_counted_by_category_and_outcome() -> None:

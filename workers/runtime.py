@@ -76,7 +76,7 @@ def policy_reloader(settings: Settings, classifier: TextClassifier) -> PolicyRel
 
 def load_llm_judge(llm: LlmPolicy) -> CategoryJudge:
     """The few-shot LLM engine the policy names (imported here: it needs the `llm` extra)."""
-    from models.llm.judge import load_judge
+    from pipelines.llm_judge import load_judge
 
     return load_judge(llm.model, device=llm.device)
 

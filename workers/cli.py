@@ -135,11 +135,14 @@ def classify(
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Where results and logs go.")] = REPO_ROOT / "out",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all results.")] = 180.0,
+    policy: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Policy file for the worker.")
+    ] = REPO_ROOT / "examples" / "policy.yaml",
 ) -> None:
     """Start broker + worker, send the sample stream, show results live, then stop everything."""
     from workers.demo import run_demo
 
-    raise typer.Exit(run_demo(Settings(), out_dir, timeout_s=timeout))
+    raise typer.Exit(run_demo(_with_policy(Settings(), policy), out_dir, timeout_s=timeout))
 
 
 @app.command("build-model")

@@ -22,6 +22,8 @@ console = Console()
 
 def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MODSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers}
+    if settings.policy.file is not None:
+        env["MODSTREAM_POLICY__FILE"] = str(settings.policy.file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
@@ -66,7 +68,8 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 180.0) -> int
         console.print(f"topics ready ({len(created)} created)")
         worker_log = out_dir / "demo-worker.log"
         worker = _start_worker(settings, worker_log)
-        console.print(f"worker started (pid {worker.pid}, JSON logs in {worker_log})")
+        policy = settings.policy.file or "the model's thresholds"
+        console.print(f"worker started (pid {worker.pid}, policy {policy}, JSON logs in {worker_log})")
         sent, summary = asyncio.run(_feed_and_watch(settings, out_dir, timeout_s))
     finally:
         if worker is not None:
@@ -76,9 +79,12 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 180.0) -> int
             broker.stop()
             console.print("local broker stopped")
     complete = summary.accounted >= sent
+    rate = summary.outputs_per_s
     console.print(
         f"[bold]{'done' if complete else 'INCOMPLETE'}[/]: {len(summary.result_ids)} results, "
-        f"{summary.dead_letters} dead letters for {sent} messages.\n"
+        f"{summary.dead_letters} dead letters for {sent} messages"
+        + (f" ({rate:.0f} msgs/s from the first output to the last)" if rate else "")
+        + ".\n"
         f"results: {out_dir / 'demo-results.jsonl'}\ndead letters: {out_dir / 'demo-dlq.jsonl'}"
     )
     return 0 if complete else 1

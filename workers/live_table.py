@@ -26,10 +26,23 @@ class WatchSummary:
     duplicates: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
+    first_output_ms: int | None = None  # broker timestamps of the first and last output record
+    last_output_ms: int | None = None
 
     @property
     def accounted(self) -> int:
         return len(self.result_ids) + self.dead_letters
+
+    def saw_output(self, timestamp_ms: int) -> None:
+        self.first_output_ms = min(timestamp_ms, self.first_output_ms or timestamp_ms)
+        self.last_output_ms = max(timestamp_ms, self.last_output_ms or timestamp_ms)
+
+    @property
+    def outputs_per_s(self) -> float | None:
+        """Events accounted for per second between the first and the last output (None below 2 outputs)."""
+        if self.first_output_ms is None or self.last_output_ms is None or self.accounted < 2:
+            return None
+        return (self.accounted - 1) / max((self.last_output_ms - self.first_output_ms) / 1000, 1e-3)
 
 
 def _row_for_result(record: dict) -> tuple[str, ...]:
@@ -99,6 +112,7 @@ async def watch(
                 for tp, messages in batches.items():
                     for message in messages:
                         record = orjson.loads(message.value)
+                        summary.saw_output(message.timestamp)
                         if tp.topic == settings.topics.dlq:
                             dlq_file.write(message.value + b"\n")
                             summary.dead_letters += 1

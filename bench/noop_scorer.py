@@ -42,6 +42,10 @@ class NoOpScorer:
     def thresholds(self) -> Mapping[str, CategoryThresholds]:
         return {label: CategoryThresholds(review=0.5, block=0.9) for label in MODERATION_LABELS}
 
+    @property
+    def embedding_dim(self) -> int | None:
+        return None
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         ids = np.zeros((len(texts), 1), dtype=np.int64)
         return Encoded(ids, ids)

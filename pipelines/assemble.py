@@ -41,12 +41,16 @@ class WindowScores:
 
 
 def _rounded(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:
-    return {label: round(float(v), SCORE_DECIMALS) for label, v in zip(labels, values, strict=True)}
+    rounded = np.round(np.asarray(values, dtype=np.float64), SCORE_DECIMALS).tolist()
+    return dict(zip(labels, rounded, strict=True))
 
 
 def _sentiment(labels: Sequence[str], chunks: Sequence[Chunk], sentiment: np.ndarray) -> SentimentResult:
-    weights = np.array([max(len(c.text), 1) for c in chunks], dtype=np.float64)
-    mean = (sentiment.astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
+    if len(chunks) == 1:
+        mean = sentiment[0].astype(np.float64)
+    else:
+        weights = np.array([max(len(c.text), 1) for c in chunks], dtype=np.float64)
+        mean = (sentiment.astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
     mean = mean / mean.sum()
     label = labels[int(np.argmax(mean))]
     return SentimentResult(label=label, scores=_rounded(labels, mean))  # type: ignore[arg-type]
@@ -98,7 +102,7 @@ def assemble_result(
             f"need one score row per chunk for {len(moderation_labels)} categories, got {windows} chunks "
             f"and moderation scores of shape {scores.moderation.shape}"
         )
-    moderation = scores.moderation.astype(np.float64, copy=True)
+    moderation = scores.moderation.astype(np.float64, copy=bool(escalations))
     decided_by = dict(engines)
     for escalation in escalations:
         if escalation.outcome == "decided" and escalation.score is not None:

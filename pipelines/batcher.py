@@ -1,6 +1,7 @@
 """Dynamic batching of texts for the model.
 
-Texts submitted from any coroutine are collected up to ``max_batch_size`` texts or ``max_wait_s``, sorted by
+Texts submitted from any coroutine (one queue entry and one future per ``submit`` call, however many texts it
+carries) are collected up to ``max_batch_size`` texts or ``max_wait_s``, sorted by
 length, split into sub-batches under a token budget (batch size x longest member) and optionally a padding share
 (``max_padding_share`` < 1: a sub-batch of at least ``min_rows`` texts is closed before padding would exceed
 that share; off by default — on estimated lengths it measured no gain, see bench/classifier.py), padded only
@@ -44,10 +45,36 @@ class BatcherStats:
     inference_seconds: float = 0.0
 
 
+Scored = TextScores | InferenceError  # a text's outcome: its scores, or why the model failed on it
+
+
+@dataclass(slots=True)
+class _Request:
+    """One ``submit`` call: its texts, their outcomes as they arrive, and the future resolved with all."""
+
+    texts: Sequence[str]
+    future: asyncio.Future[list[Scored]]
+    outcomes: list[Scored | None]
+    remaining: int
+
+    def deliver(self, index: int, outcome: Scored) -> None:
+        if self.outcomes[index] is None:
+            self.outcomes[index] = outcome
+            self.remaining -= 1
+            if self.remaining == 0 and not self.future.done():
+                self.future.set_result(self.outcomes)  # type: ignore[arg-type]
+
+
 @dataclass(slots=True)
 class _Pending:
+    """One text of a request, as the planner and the model threads see it."""
+
     text: str
-    future: asyncio.Future[TextScores]
+    request: _Request
+    index: int
+
+    def deliver(self, outcome: Scored) -> None:
+        self.request.deliver(self.index, outcome)
 
 
 def estimate_tokens(text: str, max_length: int) -> int:
@@ -109,7 +136,7 @@ class InferenceBatcher:
         self._max_batch_tokens = max_batch_tokens
         self._max_wait_s = max_wait_s
         self._retries = retries
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._encode_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-encode")
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-infer")
         self._task: asyncio.Task[None] | None = None
@@ -142,39 +169,50 @@ class InferenceBatcher:
 
     async def submit(self, texts: Sequence[str]) -> list[TextScores]:
         """Scores for each text, in order. Raises InferenceError if a text fails even on its own."""
+        outcomes = await self.submit_many(texts)
+        for outcome in outcomes:
+            if isinstance(outcome, InferenceError):
+                raise outcome
+        return outcomes  # type: ignore[return-value]
+
+    async def submit_many(self, texts: Sequence[str]) -> list[Scored]:
+        """Each text's scores or InferenceError, in order: one failing text does not fail the others."""
         if self._task is None:
             raise RuntimeError("InferenceBatcher.submit() called before start()")
-        loop = asyncio.get_running_loop()
-        pending = [_Pending(text, loop.create_future()) for text in texts]
-        for item in pending:
-            self._queue.put_nowait(item)
-        return list(await asyncio.gather(*(p.future for p in pending)))
+        if not texts:
+            return []
+        future: asyncio.Future[list[Scored]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Request(texts, future, [None] * len(texts), len(texts)))
+        return await future
 
     async def _collect_forever(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
+            requests = [await self._queue.get()]
+            size = len(requests[0].texts)
             deadline = loop.time() + self._max_wait_s
-            while len(batch) < self._max_batch_size * 4:
+            while size < self._max_batch_size * 4:
                 if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
+                    requests.append(self._queue.get_nowait())
+                    size += len(requests[-1].texts)
                     continue
                 remaining = deadline - loop.time()
-                if remaining <= 0 or len(batch) >= self._max_batch_size:
+                if remaining <= 0 or size >= self._max_batch_size:
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    requests.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    size += len(requests[-1].texts)
                 except TimeoutError:
                     break
+            batch = [_Pending(text, r, i) for r in requests for i, text in enumerate(r.texts)]
             try:
                 await self._run(batch)
             except Exception as exc:  # never let the collector die: fail what is pending, keep serving
                 log.exception("batcher step failed on %d texts", len(batch))
                 for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(InferenceError(f"batcher step failed: {exc!r}"))
+                    item.deliver(InferenceError(f"batcher step failed: {exc!r}"))
             finally:
-                for _ in batch:
+                for _ in requests:
                     self._queue.task_done()
 
     async def _run(self, batch: list[_Pending]) -> None:
@@ -246,19 +284,14 @@ class InferenceBatcher:
             self.stats.texts += len(items)
             self.stats.inference_seconds += seconds
             for row, item in enumerate(items):
-                if not item.future.done():
-                    embedding = None if predictions.embedding is None else predictions.embedding[row]
-                    item.future.set_result(
-                        TextScores(predictions.sentiment[row], predictions.moderation[row], embedding)
-                    )
+                embedding = None if predictions.embedding is None else predictions.embedding[row]
+                item.deliver(TextScores(predictions.sentiment[row], predictions.moderation[row], embedding))
             return
         if len(items) > 1:
             for item in items:  # isolate the text that breaks the model; the others still get scores
                 await self._infer_with_retries([item], None)
             return
         self.stats.failed_texts += 1
-        error = InferenceError(
-            f"model failed on this text after {self._retries + 1} attempts: {last_error!r}"
+        items[0].deliver(
+            InferenceError(f"model failed on this text after {self._retries + 1} attempts: {last_error!r}")
         )
-        if not items[0].future.done():
-            items[0].future.set_exception(error)

@@ -14,23 +14,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from converters import chunk_document, normalize_text, to_document
 from models.base import TextClassifier
 from models.prototypes import PrototypeScorer
 from pipelines.active_policy import ActivePolicy
 from pipelines.assemble import WindowScores, assemble_result
-from pipelines.batcher import InferenceBatcher, TextScores
-from pipelines.cascade import Candidate, Cascade
+from pipelines.batcher import InferenceBatcher
+from pipelines.cascade import Cascade
 from pipelines.dead_letters import fit_dead_letter
 from pipelines.decode import decode_event, event_id_hint
 from pipelines.policy import PolicyEngine
 from pipelines.policy_reload import ReloadStatus
+from pipelines.scoring import escalation_candidates, window_scores
 from schemas.dead_letter import DeadLetter
 from schemas.document import Chunk, TextDocument
 from schemas.errors import DecodeError, InferenceError, ModstreamError, Reason, reason_of
-from schemas.results import ModelRef, ModerationResult
+from schemas.results import Engine, Escalation, ModelRef, ModerationResult
 
 log = logging.getLogger(__name__)
 
@@ -204,43 +203,13 @@ class ModerationPipeline:
         )
         return fit_dead_letter(letter, self._config.max_dead_letter_bytes)
 
-    async def _window_scores(self, prepared: PreparedDocument, policy: ActivePolicy) -> WindowScores:
-        """Model scores of every window, example-defined categories appended (raises InferenceError)."""
-        scores: list[TextScores] = await self.batcher.submit([c.text for c in prepared.chunks])
-        sentiment = np.stack([s.sentiment for s in scores])
-        moderation = np.stack([s.moderation for s in scores])
-        if policy.prototypes.names:
-            embeddings = [s.embedding for s in scores]
-            if any(e is None for e in embeddings):
-                raise InferenceError(
-                    "the model gave no embedding for the policy's example-defined categories"
-                )
-            custom = policy.prototypes.score(np.stack(embeddings))  # type: ignore[arg-type]
-            moderation = np.concatenate([moderation, custom], axis=1)
-        return WindowScores(sentiment, moderation)
-
-    def _candidates(
-        self, policy: ActivePolicy, prepared: Sequence[PreparedDocument], scored: Sequence[object]
-    ) -> list[Candidate]:
-        """Items whose document score for a category lies in that category's uncertain band."""
-        if not policy.escalates:
-            return []
-        labels = policy.labels
-        candidates = []
-        for item, (document, scores) in enumerate(zip(prepared, scored, strict=True)):
-            if not isinstance(scores, WindowScores):
-                continue
-            document_scores = scores.document_scores()
-            for category, rule in policy.escalations.items():
-                column = labels.index(category)
-                score = float(document_scores[column])
-                if rule.covers(score):
-                    window = int(np.argmax(scores.moderation[:, column]))
-                    candidates.append(Candidate(item, category, score, document.chunks[window].text))
-        return candidates
-
     def _assemble(
-        self, policy: ActivePolicy, prepared: PreparedDocument, scores: WindowScores, escalations: list
+        self,
+        policy: ActivePolicy,
+        prepared: PreparedDocument,
+        scores: WindowScores,
+        escalations: list[Escalation],
+        engines: dict[str, Engine],
     ) -> ModerationResult:
         labels = policy.labels
         result = assemble_result(
@@ -249,7 +218,7 @@ class ModerationPipeline:
             scores,
             sentiment_labels=self._classifier.sentiment_labels,
             moderation_labels=labels,
-            engines={label: policy.engine_of(label) for label in labels},
+            engines=engines,
             policy=policy.engine,
             model=self._model,
             escalations=escalations,
@@ -259,18 +228,18 @@ class ModerationPipeline:
 
     async def _score_all(
         self, prepared: Sequence[PreparedDocument], messages: int
-    ) -> list[ModerationResult | BaseException]:
+    ) -> list[ModerationResult | InferenceError]:
         """Model, example-defined categories, cascade and policy for documents of one step."""
         policy = self.policy
-        scored = await asyncio.gather(
-            *(self._window_scores(p, policy) for p in prepared), return_exceptions=True
-        )
-        candidates = self._candidates(policy, prepared, scored)
+        outcomes = await self.batcher.submit_many([c.text for p in prepared for c in p.chunks])
+        scored = window_scores([len(p.chunks) for p in prepared], outcomes, policy.prototypes)
+        candidates = escalation_candidates(policy, [p.chunks for p in prepared], scored)
         escalations = await self._cascade.escalate(policy, candidates, messages) if policy.escalates else {}
-        out: list[ModerationResult | BaseException] = []
+        engines = {label: policy.engine_of(label) for label in policy.labels}
+        out: list[ModerationResult | InferenceError] = []
         for item, (document, scores) in enumerate(zip(prepared, scored, strict=True)):
             if isinstance(scores, WindowScores):
-                out.append(self._assemble(policy, document, scores, escalations.get(item, [])))
+                out.append(self._assemble(policy, document, scores, escalations.get(item, []), engines))
             else:
                 out.append(scores)
         return out
@@ -278,7 +247,7 @@ class ModerationPipeline:
     async def score(self, prepared: PreparedDocument) -> ModerationResult:
         """The whole scoring path for one prepared document (raises InferenceError)."""
         (result,) = await self._score_all([prepared], messages=1)
-        if isinstance(result, BaseException):
+        if isinstance(result, InferenceError):
             raise result
         return result
 
@@ -297,12 +266,8 @@ class ModerationPipeline:
             result = next(scored)
             if isinstance(result, ModerationResult):
                 outcomes.append(Outcome(record, result=result))
-            elif isinstance(result, Exception):
-                reason = reason_of(result) if isinstance(result, ModstreamError) else Reason.INFERENCE_FAILED
-                attempts = self._config.inference_retries + 1
-                outcomes.append(
-                    Outcome(record, dead_letter=self._dead_letter(record, reason, str(result), attempts))
-                )
             else:
-                raise result  # CancelledError and other BaseExceptions propagate
+                attempts = self._config.inference_retries + 1
+                letter = self._dead_letter(record, reason_of(result), str(result), attempts)
+                outcomes.append(Outcome(record, dead_letter=letter))
         return outcomes

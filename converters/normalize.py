@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 import emoji
-import ftfy
 
+from converters.mojibake import could_change, fix_line
 from converters.obfuscation import (
     cap_repeated_letters,
     decode_leetspeak,
@@ -29,17 +29,15 @@ URL_TOKEN = "[URL]"
 EMAIL_TOKEN = "[EMAIL]"
 MENTION_TOKEN = "@user"
 
-_FTFY_CONFIG = ftfy.TextFixerConfig(normalization=None, fix_line_breaks=False, remove_control_chars=False)
-
 
 def repair_mojibake(text: str) -> list[Edit]:
     """Undo encoding mix-ups ("donâ€™t" -> "don't") and HTML entities with ftfy, one line at a time."""
-    if text.isascii() and "&" not in text and "\x1b" not in text:
+    if not could_change(text):
         return []
     edits: list[Edit] = []
     offset = 0
     for line in text.splitlines(keepends=True):
-        fixed = ftfy.fix_text(line, _FTFY_CONFIG)
+        fixed = fix_line(line)
         if fixed != line:
             edits.extend(
                 Edit(e.start + offset, e.end + offset, e.replacement) for e in diff_edits(line, fixed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 
 from converters.offsets import Edit
 
@@ -39,6 +40,10 @@ _CANDIDATE = re.compile(r"(?<![\w@$!*])(?=[^\W\d]*+[0-9@$!*])[\w@$!*]++")
 _EDGE_LEET_ONLY = re.compile(r"[013457@$]+[^\W\d_]+|[^\W\d_]+[013457@$]+")
 
 
+_CACHED_WORDS = 8192  # decoded spellings remembered: stream tokens repeat ("@user", "2", "1st", ...)
+
+
+@lru_cache(maxsize=_CACHED_WORDS)
 def _lexicon_match(lowered: str) -> str | None:
     for word in _LEXICON_BY_LENGTH.get(len(lowered), ()):
         if all(c == w or w in _LEET_CHOICES.get(c, "") for c, w in zip(lowered, word, strict=True)):
@@ -67,6 +72,7 @@ def _with_case_of(core: str, decoded: str) -> str:
     )
 
 
+@lru_cache(maxsize=_CACHED_WORDS)
 def decode_word(core: str) -> str | None:
     """The plain spelling of an obfuscated word, or None when it should be left alone."""
     if not any(c.isalpha() for c in core) or not any(c in _LEET_CHOICES for c in core):

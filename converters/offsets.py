@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from itertools import pairwise
 
 from schemas.document import OffsetMap
 
@@ -80,20 +81,80 @@ def apply_edits(tracked: Tracked, edits: list[Edit]) -> Tracked:
     return Tracked("".join(pieces), positions)
 
 
+def _common_prefix_length(a: str, b: str, limit: int) -> int:
+    """Largest ``p <= limit`` with ``a[:p] == b[:p]`` (binary search on slice comparisons, no per-char loop)."""
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix_length(a: str, b: str, limit: int) -> int:
+    """Largest ``s <= limit`` with equal last ``s`` characters."""
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle :] == b[len(b) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _substitution_spans(old: str, new: str) -> list[tuple[int, int]] | None:
+    """The replaced ranges `SequenceMatcher` finds for same-length ``old`` and ``new``, or None if unsure.
+
+    Handles the common case of characters replaced one for one (ftfy's quote and width fixes) whose old
+    characters do not occur in ``new``: no common substring can then cross a changed position, so the
+    longest match in a range is its first longest unchanged run, and `SequenceMatcher` aligns it in place
+    exactly when its first occurrence in ``new`` within the range is that run (checked; else None). Both
+    sides then split the same way, so every gap is a same-width replacement.
+    """
+    changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+    present = set(new)
+    if any(old[i] in present for i in changed):
+        return None
+    bounds = [-1, *changed, len(old)]
+    runs = [(start + 1, end) for start, end in pairwise(bounds) if end > start + 1]
+    matched: list[tuple[int, int]] = []
+    ranges = [(0, len(old))]
+    while ranges:
+        low, high = ranges.pop()
+        inside = [run for run in runs if low <= run[0] and run[1] <= high]
+        if not inside:
+            continue
+        start, end = max(inside, key=lambda run: run[1] - run[0])  # the first of the longest runs
+        if new.find(old[start:end], low, high) != start:
+            return None
+        matched.append((start, end))
+        ranges.extend([(low, start), (end, high)])
+    matched.sort()
+    spans, cursor = [], 0
+    for start, end in [*matched, (len(old), len(old))]:
+        if start > cursor:
+            spans.append((cursor, start))
+        cursor = end
+    return spans
+
+
 def diff_edits(old: str, new: str) -> list[Edit]:
     """Edits that turn ``old`` into ``new``, found by diffing (for steps done by a library in one call)."""
     if old == new:
         return []
-    prefix = 0
     limit = min(len(old), len(new))
-    while prefix < limit and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
-        suffix += 1
+    prefix = _common_prefix_length(old, new, limit)
+    suffix = _common_suffix_length(old, new, limit - prefix)
     old_mid, new_mid = old[prefix : len(old) - suffix], new[prefix : len(new) - suffix]
     if len(old_mid) > _MAX_DIFF_CHARS or len(new_mid) > _MAX_DIFF_CHARS:
         return [Edit(prefix, len(old) - suffix, new_mid)]
+    if len(old_mid) == len(new_mid):
+        spans = _substitution_spans(old_mid, new_mid)
+        if spans is not None:
+            return [Edit(prefix + start, prefix + end, new_mid[start:end]) for start, end in spans]
     edits: list[Edit] = []
     matcher = SequenceMatcher(None, old_mid, new_mid, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -3,7 +3,8 @@
 Importing this package does not import torch; ``FewShotEngine.load`` does (the ``llm`` extra).
 """
 
-from models.llm.engine import EngineOptions, FewShotEngine, ScoreDetails
+from models.llm.engine import FewShotEngine
+from models.llm.options import EngineOptions, ScoreDetails
 from models.llm.prompt import Prompt, PromptStyle, PromptTemplate, build_prompt, prompt_template
 from models.llm.task import BINARY_LABELS, FewShotTask, FewShotTaskError, binary_task
 

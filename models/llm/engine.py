@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.llm.loading import LoadedModel, load_model
-from models.llm.prompt import Prompt, PromptStyle, PromptTemplate, prompt_template
+from models.llm.options import EngineOptions, ScoreDetails
+from models.llm.prompt import Prompt, PromptTemplate, prompt_template
 from models.llm.task import FewShotTask, FewShotTaskError
 from models.llm.verbalizers import (
     VerbalizerTable,
@@ -35,37 +36,6 @@ if TYPE_CHECKING:
     import torch
 
 KeyValues = tuple[tuple["torch.Tensor", "torch.Tensor"], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
-    """How the engine builds prompts and runs batches (defaults are the measured best on SmolLM2-135M)."""
-
-    style: PromptStyle = PromptStyle.CHAT
-    batch_size: int = 16
-    max_text_tokens: int = 128
-    prefix_cache: bool = True
-    prefix_cache_size: int = 16  # tasks whose prefix key/values are kept
-    calibrate: bool = False  # contextual calibration with the content-free inputs below
-    content_free: tuple[str, ...] = ("N/A",)
-    both_space_variants: bool = True  # score " Word" and "Word"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "style", PromptStyle(self.style))
-        if self.batch_size < 1 or self.max_text_tokens < 1 or self.prefix_cache_size < 1:
-            raise ValueError(
-                "batch_size, max_text_tokens and prefix_cache_size must be at least 1 "
-                f"(got {self.batch_size}, {self.max_text_tokens}, {self.prefix_cache_size})"
-            )
-        if self.calibrate and not self.content_free:
-            raise ValueError("calibrate=True needs at least one content-free input (e.g. 'N/A')")
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreDetails:
-    probabilities: np.ndarray  # float32 [n, labels], rows sum to 1
-    verbalizer_mass: np.ndarray  # float32 [n], next-token probability held by all verbalizers together
-    truncated: int  # texts cut to max_text_tokens
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,3 +135,32 @@ def test_a_model_failure_is_raised_as_an_inference_error(engine: FewShotEngine) 
         InferenceError, match=r"failed on the prompt prefix of task 'sentiment'.*out of memory"
     ):
         broken.score(SENTIMENT, TEXTS[:1])
+
+
+def test_an_empty_text_still_gets_a_distribution(engine: FewShotEngine) -> None:
+    scores = engine.score(SENTIMENT, ["", "   \n"])
+
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(scores[0], scores[1], atol=TOLERANCE)
+
+
+def test_the_prefix_runs_once_per_task_and_each_batch_runs_only_the_suffixes(engine: FewShotEngine) -> None:
+    widths: list[int] = []
+    model = engine.loaded.model
+
+    class CountingModel:
+        config = model.config
+
+        def __call__(self, **kwargs: Any) -> Any:
+            widths.append(int(kwargs["input_ids"].shape[1]))
+            return model(**kwargs)
+
+    counting = FewShotEngine(replace(engine.loaded, model=CountingModel()), EngineOptions(batch_size=2))
+    prefix_tokens = len(engine.tokenizer(counting.template(SENTIMENT).prefix)["input_ids"])
+
+    counting.score(SENTIMENT, TEXTS[:3])
+    counting.score(SENTIMENT, TEXTS[3:])
+
+    assert widths[0] == prefix_tokens
+    assert len(widths) == 1 + 2 + 1
+    assert max(widths[1:]) < prefix_tokens

@@ -29,6 +29,10 @@ class FewShotJudge:
     def name(self) -> str:
         return f"{self._engine.name}@{self._engine.version}"
 
+    @property
+    def engine(self) -> FewShotEngine:
+        return self._engine
+
     def task(self, category: str, definition: CategoryPolicy, instruction: str) -> FewShotTask:
         from models.llm import binary_task
 

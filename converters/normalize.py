@@ -106,6 +106,8 @@ _INVISIBLE = re.compile(
 
 def strip_invisible(text: str) -> list[Edit]:
     """Remove zero-width, format and control characters (tabs and line breaks stay as whitespace)."""
+    if text.isascii() and text.isprintable():  # the ASCII ones are all control characters
+        return []
     return [Edit(m.start(), m.end(), "") for m in _INVISIBLE.finditer(text)]
 
 
@@ -122,26 +124,30 @@ def strip_stacked_marks(text: str) -> list[Edit]:
 
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_HINT = re.compile(r"@[\w-]+\.[\w-]")  # in every e-mail address; found fast (starts with "@")
+_TLDS = "com|net|org|io|co|me|ly|gg|tv|app|dev|xyz|info|biz|uk|de|fr|ru|us|ca|au|in|link|site|shop"
 _URL = re.compile(
-    r"(?<![\w@./-])(?:(?:https?://|www\.)\S+|(?:[a-z0-9-]++\.)+"
-    r"(?:com|net|org|io|co|me|ly|gg|tv|app|dev|xyz|info|biz|uk|de|fr|ru|us|ca|au|in|link|site|shop)"
-    r"\b(?:[/?#]\S*)?)",
-    re.IGNORECASE,
+    rf"(?<![\w@./-])(?:(?:https?://|www\.)\S+|(?:[a-z0-9-]++\.)+(?:{_TLDS})\b(?:[/?#]\S*)?)", re.IGNORECASE
 )
+# Every link has "://", "www." or "." + one of the domains: a pattern without a leading look-behind is
+# searched fast, so text without any of them skips the full pattern.
+_URL_HINT = re.compile(rf"://|www\.|\.(?:{_TLDS})\b", re.IGNORECASE)
 _URL_TRAILING_PUNCTUATION = ".,;:!?'\")]}>"
-_MENTION = re.compile(r"(?<![\w@])@(\w{1,30}(?:\.\w+)*)(?![\w@])")
+# "@" first, then the look-behind (the character before it is not a word character or "@"): the same
+# matches as ``(?<![\w@])@...``, but the regex engine can jump from "@" to "@".
+_MENTION = re.compile(r"@(?<![\w@]@)(\w{1,30}(?:\.\w+)*)(?![\w@])")
 
 
 def mask_emails(text: str) -> list[Edit]:
     """Replace e-mail addresses by [EMAIL] (before URLs, whose bare-domain form would eat their tail)."""
-    if "@" not in text:
+    if "@" not in text or _EMAIL_HINT.search(text) is None:
         return []
     return [Edit(m.start(), m.end(), EMAIL_TOKEN) for m in _EMAIL.finditer(text)]
 
 
 def mask_urls(text: str) -> list[Edit]:
     """Replace links (with scheme, www. or a common bare domain) by [URL], leaving trailing punctuation."""
-    if "." not in text:
+    if "." not in text or _URL_HINT.search(text) is None:
         return []
     edits: list[Edit] = []
     for m in _URL.finditer(text):
@@ -171,6 +177,8 @@ _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 def collapse_whitespace(text: str, keep_newlines: bool = True) -> list[Edit]:
     """One space per run of whitespace (one newline if the run had a line break), none at the ends."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return []  # whitespace other than " " is never printable: only single inner spaces here
     edits: list[Edit] = []
     for m in _WHITESPACE.finditer(text):
         run = m.group()

@@ -107,10 +107,13 @@ def decode_leetspeak(text: str) -> list[Edit]:
 
 
 _SPACED_LETTERS = re.compile(r"(?<!\w)[^\W\d_](?P<sep>[ .\-])[^\W\d_](?:(?P=sep)[^\W\d_])+(?!\w)")
+_SPACED_HINT = re.compile(r"([ .\-])[^\W\d_]\1")  # the middle of every match: " b " in "a b c"
 
 
 def join_spaced_letters(text: str) -> list[Edit]:
     """Join three or more single letters split by one repeated separator: "k i l l", "i.d.i.o.t" -> one word."""
+    if _SPACED_HINT.search(text) is None:
+        return []
     edits: list[Edit] = []
     for m in _SPACED_LETTERS.finditer(text):
         letters = m.group()[::2]
@@ -121,11 +124,14 @@ def join_spaced_letters(text: str) -> list[Edit]:
 
 
 _REPEATED_LETTER = re.compile(r"([^\W\d_])\1{2,}", re.IGNORECASE)
+_REPEATED_ASCII = re.compile(r"([a-z])\1\1")  # on lower-cased ASCII text: the same runs, no IGNORECASE
 _ROMAN_NUMERAL_WORD = re.compile(r"(?<!\w)[IVXLCDM]+(?!\w)")
 
 
 def cap_repeated_letters(text: str) -> list[Edit]:
     """Cap runs of one letter at two: "stuuuupid" -> "stuupid" (Roman numerals like "XXX" are kept)."""
+    if text.isascii() and _REPEATED_ASCII.search(text.lower()) is None:
+        return []
     runs = list(_REPEATED_LETTER.finditer(text))
     if not runs:
         return []

@@ -67,7 +67,10 @@ def _figures(labels: np.ndarray, predicted: np.ndarray, classes: int) -> dict[st
         precision = tp / max(float(np.sum(predicted == c)), 1.0)
         recall = tp / max(float(np.sum(labels == c)), 1.0)
         f1.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
-    return {"accuracy": round(float(np.mean(labels == predicted)), 4), "macro_f1": round(float(np.mean(f1)), 4)}
+    return {
+        "accuracy": round(float(np.mean(labels == predicted)), 4),
+        "macro_f1": round(float(np.mean(f1)), 4),
+    }
 
 
 def _timed(fn: Any, *args: Any) -> tuple[Any, float]:
@@ -87,15 +90,26 @@ def _encoder(classifier: OnnxClassifier, texts: Sequence[str], batch: int = 32) 
 def sentiment(classifier: OnnxClassifier, judge: FewShotJudge, n: int) -> dict[str, Any]:
     texts, labels = _subset("sentiment", n)
     (encoder_sentiment, _), encoder_s = _encoder(classifier, texts)
-    task = sentiment_task()
+    task = sentiment_task(examples_per_label=2)  # models.llm.evaluate's selected variant: chat, 2-shot
     engine = judge.engine
     engine.prepare(task)
-    llm, llm_s = _timed(engine.score, task, texts)
+    details, llm_s = _timed(lambda: engine.score_details(task, texts, calibrated=True))
     return {
         "n": len(texts),
-        "encoder": _figures(labels, encoder_sentiment.argmax(axis=1), 3) | {"texts_per_s": len(texts) / encoder_s},
-        "llm": _figures(labels, llm.argmax(axis=1), 3) | {"texts_per_s": len(texts) / llm_s},
+        "llm_variant": "chat template, 2 examples per label, contextual calibration",
+        "encoder": _figures(labels, encoder_sentiment.argmax(axis=1), 3)
+        | {"texts_per_s": len(texts) / encoder_s},
+        "llm": _figures(labels, details.probabilities.argmax(axis=1), 3)
+        | {"texts_per_s": len(texts) / llm_s},
     }
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    positive, negative = scores[labels == 1], scores[labels == 0]
+    greater = (positive[:, None] > negative[None, :]).mean()
+    ties = (positive[:, None] == negative[None, :]).mean()
+    return round(float(greater + ties / 2), 4)
 
 
 def toxicity(classifier: OnnxClassifier, judge: FewShotJudge, n: int, band: tuple[float, float]) -> dict:
@@ -116,8 +130,9 @@ def toxicity(classifier: OnnxClassifier, judge: FewShotJudge, n: int, band: tupl
         "band": list(band),
         "escalated_share": round(float(escalated.mean()), 4),
         "encoder": _figures(labels, (encoder_scores >= threshold).astype(int), 2)
-        | {"texts_per_s": len(texts) / encoder_s},
-        "llm": _figures(labels, (llm_scores >= 0.5).astype(int), 2) | {"texts_per_s": len(texts) / llm_s},
+        | {"texts_per_s": len(texts) / encoder_s, "auc": _auc(labels, encoder_scores)},
+        "llm": _figures(labels, (llm_scores >= 0.5).astype(int), 2)
+        | {"texts_per_s": len(texts) / llm_s, "auc": _auc(labels, llm_scores)},
         "llm_at_encoder_threshold": _figures(labels, (llm_scores >= threshold).astype(int), 2),
         "cascade": _figures(labels, (cascade_scores >= threshold).astype(int), 2)
         | {"texts_per_s": len(texts) / cascade_s},

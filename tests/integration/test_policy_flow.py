@@ -130,7 +130,7 @@ def reload_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     try:
         asyncio.run(produce(settings, posts(settings, "b1")))
         run["batch1"] = results_by_id(settings, len(TEXTS))
-        policy.write_text(EXAMPLE_POLICY.read_text().replace("enabled: true ", "enabled: false "))
+        policy.write_text(EXAMPLE_POLICY.read_text())
         wait_until(
             lambda: worker.metric("modstream_policy_reloads_total", outcome="reloaded") >= 1,
             30,

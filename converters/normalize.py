@@ -10,6 +10,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import emoji
 
@@ -51,21 +52,33 @@ _EMOJI_CANDIDATES = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
+def _emoji_run_edits(run: str) -> tuple[Edit, ...]:
+    """Edits for one run of emoji candidates, relative to the run (runs repeat: "😂😂", "🙏")."""
+    edits = []
+    for found in emoji.emoji_list(run):
+        name = emoji.demojize(found["emoji"], delimiters=("", ""))
+        if name == found["emoji"]:
+            continue
+        words = " ".join(name.replace("_", " ").split())
+        start, end = found["match_start"], found["match_end"]
+        # the name maps to the emoji's start, the space after it to its end (so the name spans the emoji)
+        anchors = (0,) * (len(words) + 1) + (end - start,)
+        edits.append(Edit(start, end, f" {words} ", anchors))
+    return tuple(edits)
+
+
 def emoji_to_words(text: str) -> list[Edit]:
     """Replace each emoji by its name in words, set off by spaces: "😂" -> " face with tears of joy "."""
     if text.isascii():
         return []
     edits: list[Edit] = []
     for run in _EMOJI_CANDIDATES.finditer(text):
-        for found in emoji.emoji_list(run.group()):
-            name = emoji.demojize(found["emoji"], delimiters=("", ""))
-            if name == found["emoji"]:
-                continue
-            words = " ".join(name.replace("_", " ").split())
-            start, end = run.start() + found["match_start"], run.start() + found["match_end"]
-            # the name maps to the emoji's start, the space after it to its end (so the name spans the emoji)
-            anchors = (0,) * (len(words) + 1) + (end - start,)
-            edits.append(Edit(start, end, f" {words} ", anchors))
+        base = run.start()
+        edits.extend(
+            Edit(base + e.start, base + e.end, e.replacement, e.anchors)
+            for e in _emoji_run_edits(run.group())
+        )
     return edits
 
 

@@ -91,18 +91,27 @@ def is_obfuscated_word(token: str) -> bool:
     return _lexicon_match(token.lower()) is not None
 
 
+@lru_cache(maxsize=_CACHED_WORDS)
+def _token_rewrite(token: str) -> tuple[int, int, str] | None:
+    """Where in a candidate token its decoded word goes (start, end, spelling), or None to leave it."""
+    core = token.strip("!*")  # "*sigh*" and "wow!!" keep their punctuation
+    if not core:
+        return None
+    decoded = decode_word(core)
+    if decoded is None or decoded == core:
+        return None
+    start = token.index(core)
+    return start, start + len(core), decoded
+
+
 def decode_leetspeak(text: str) -> list[Edit]:
     """Rewrite stand-in characters inside words: "sh1t" -> "shit", "f*ck" -> "fuck", "@ss" -> "ass"."""
     edits: list[Edit] = []
     for m in _CANDIDATE.finditer(text):
-        token = m.group()
-        core = token.strip("!*")  # "*sigh*" and "wow!!" keep their punctuation
-        if not core:
-            continue
-        start = m.start() + token.index(core)
-        decoded = decode_word(core)
-        if decoded is not None and decoded != core:
-            edits.append(Edit(start, start + len(core), decoded))
+        rewrite = _token_rewrite(m.group())
+        if rewrite is not None:
+            start, end, decoded = rewrite
+            edits.append(Edit(m.start() + start, m.start() + end, decoded))
     return edits
 
 

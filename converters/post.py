@@ -101,6 +101,9 @@ def _normalized_pieces(post: SocialPost) -> list[Tracked]:
 def post_text(post: SocialPost) -> tuple[str, OffsetMap]:
     """Normalized text of a post and its map back into `post_source_text`."""
     pieces = _normalized_pieces(post)
+    source_length = len(post_source_text(post))
+    if len(pieces) == 1:  # the usual post: its piece's positions are the map
+        return pieces[0].text, offset_map_from_positions(pieces[0].positions, source_length)
     if len(pieces) > 1:
         pieces = [_as_sentence(piece) for piece in pieces]
     text_parts: list[str] = []
@@ -114,7 +117,6 @@ def post_text(post: SocialPost) -> tuple[str, OffsetMap]:
         positions.extend(piece.positions[:-1])
         last = piece.positions[-1]
     positions.append(last)
-    source_length = len(post_source_text(post))
     return "".join(text_parts), offset_map_from_positions(positions, source_length)
 
 

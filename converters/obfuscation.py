@@ -78,6 +78,8 @@ def decode_word(core: str) -> str | None:
     if not any(c.isalpha() for c in core) or not any(c in _LEET_CHOICES for c in core):
         return None
     lowered = core.lower()
+    if len(lowered) != len(core):  # "İ" lower-cases to two characters: no letter-for-letter reading
+        return None
     match = _lexicon_match(lowered)
     if match is not None:
         return _with_case_of(core, match)

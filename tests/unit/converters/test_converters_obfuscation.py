@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from converters import normalize_text
+from converters.obfuscation import decode_word
 
 
 def _normalized(text: str) -> str:
@@ -95,3 +96,11 @@ def test_joined_letters_map_back_to_the_spaced_source() -> None:
     assert text.startswith("kill")
     assert source[offsets.to_source(0) : offsets.to_source(4)] == "k i l l"
     assert offsets.to_source(text.index("now")) == source.index("now")
+
+
+def test_a_word_whose_lower_case_is_longer_is_left_alone() -> None:
+    assert decode_word("İ1d10t") is None  # "İ".lower() is "i" + a combining dot: two characters
+
+
+def test_normalizing_a_word_whose_lower_case_is_longer_does_not_fail() -> None:
+    assert normalize_text("İ1d10t")[0] == "İ1d10t"

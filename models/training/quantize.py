@@ -12,6 +12,7 @@ Two schemes:
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Literal
 
@@ -100,6 +101,46 @@ def quantize_weight_only(fp32_path: Path, int8_path: Path) -> Path:
     int8_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(int8_path))
     return int8_path
+
+
+def dequantize_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph with every DequantizeLinear of constant weights folded into a float32 initializer.
+
+    Computes exactly what ONNX Runtime computes at load with ``session.disable_quant_qdq`` (``(q - zero) *
+    scale``, per axis when the scale is a vector), so the result scores like the int8-weight graph. The
+    row-wise int8 embedding tables (Gather, Cast, Mul) stay as they are: no MatMul reads them and they keep
+    the file small. Used to start other quantization schemes from the shipped weights.
+    """
+    model = copy.deepcopy(model)
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    kept: list[onnx.NodeProto] = []
+    folded: list[onnx.TensorProto] = []
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or not all(name in initializers for name in node.input if name):
+            kept.append(node)
+            continue
+        quantized = numpy_helper.to_array(initializers[node.input[0]]).astype(np.float32)
+        scale = numpy_helper.to_array(initializers[node.input[1]]).astype(np.float32)
+        has_zero = len(node.input) > 2 and node.input[2]
+        zero = numpy_helper.to_array(initializers[node.input[2]]).astype(np.float32) if has_zero else 0.0
+        if scale.ndim == 1 and scale.size > 1:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            shape = [1] * quantized.ndim
+            shape[axis] = scale.size
+            scale = scale.reshape(shape)
+            zero = np.reshape(zero, shape) if np.ndim(zero) else zero
+        folded.append(
+            numpy_helper.from_array(((quantized - zero) * scale).astype(np.float32), node.output[0])
+        )
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in kept for name in node.input} | {output.name for output in graph.output}
+    unused = [init for init in graph.initializer if init.name not in used]
+    for init in unused:
+        graph.initializer.remove(init)
+    graph.initializer.extend(folded)
+    return model
 
 
 def quantize_dynamic_int8(fp32_path: Path, int8_path: Path, *, per_channel: bool) -> Path:

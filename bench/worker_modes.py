@@ -19,11 +19,10 @@ import faust
 
 from bench.noop_scorer import NoOpScorer
 from converters import to_document
-from pipelines.assemble import assemble_result
-from pipelines.batcher import TextScores
+from pipelines.assemble import WindowScores, assemble_result
 from pipelines.decode import decode_event
 from pipelines.policy import PolicyEngine
-from schemas.results import ModelRef
+from schemas.results import Engine, ModelRef
 from workers.app import Telemetry, WorkerState, create_app, faust_settings
 from workers.fast_consumer import BatchedHotPath
 from workers.runtime import build_pipeline, load_classifier
@@ -68,6 +67,7 @@ def naive_app(settings: Settings) -> faust.App:
     scorer = NoOpScorer()
     policy = PolicyEngine.with_overrides(scorer.thresholds, {}, {})
     model = ModelRef(name=scorer.name, version=scorer.version)
+    engines: dict[str, Engine] = dict.fromkeys(scorer.moderation_labels, "encoder")
     pipeline = build_pipeline(settings, scorer)  # only for its chunking rules
     app = faust.App(settings.kafka.group_id, **faust_settings(settings))
     raw = {"value_serializer": "raw", "key_serializer": "raw"}
@@ -79,15 +79,13 @@ def naive_app(settings: Settings) -> faust.App:
             prepared = pipeline.prepare_document(to_document(decode_event(value, max_bytes=1_000_000)))
             texts = [chunk.text for chunk in prepared.chunks]
             predictions = scorer.infer(scorer.encode(texts))
-            scores = [
-                TextScores(predictions.sentiment[i], predictions.moderation[i]) for i in range(len(texts))
-            ]
             result = assemble_result(
                 prepared.document,
                 prepared.chunks,
-                scores,
+                WindowScores(predictions.sentiment, predictions.moderation),
                 sentiment_labels=scorer.sentiment_labels,
                 moderation_labels=scorer.moderation_labels,
+                engines=engines,
                 policy=policy,
                 model=model,
             )

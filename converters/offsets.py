@@ -105,6 +105,26 @@ def _common_suffix_length(a: str, b: str, limit: int) -> int:
     return low
 
 
+def _positions_of_absent_characters(old: str, new: str) -> list[int] | None:
+    """Where same-length ``old`` and ``new`` differ, when every differing character of ``old`` is absent
+    from ``new`` (else None). Found with set operations and `str.find`, then checked by rebuilding ``new``."""
+    present = set(new)
+    absent = [ch for ch in set(old) if ch not in present]
+    changed: list[int] = []
+    for ch in absent:
+        found = old.find(ch)
+        while found != -1:
+            changed.append(found)
+            found = old.find(ch, found + 1)
+    changed.sort()
+    pieces, cursor = [], 0
+    for position in changed:
+        pieces += (old[cursor:position], new[position])
+        cursor = position + 1
+    pieces.append(old[cursor:])
+    return changed if changed and "".join(pieces) == new else None
+
+
 def _substitution_spans(old: str, new: str) -> list[tuple[int, int]] | None:
     """The replaced ranges `SequenceMatcher` finds for same-length ``old`` and ``new``, or None if unsure.
 
@@ -114,12 +134,28 @@ def _substitution_spans(old: str, new: str) -> list[tuple[int, int]] | None:
     exactly when its first occurrence in ``new`` within the range is that run (checked; else None). Both
     sides then split the same way, so every gap is a same-width replacement.
     """
-    changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
-    present = set(new)
-    if any(old[i] in present for i in changed):
+    changed = _positions_of_absent_characters(old, new)
+    if changed is None:
         return None
     bounds = [-1, *changed, len(old)]
     runs = [(start + 1, end) for start, end in pairwise(bounds) if end > start + 1]
+    if all(new.find(old[start:end]) == start for start, end in runs):
+        matched = runs  # each run's first occurrence anywhere is in place, so also within any range
+    else:
+        matched = _aligned_runs(old, new, runs)
+        if matched is None:
+            return None
+    spans, cursor = [], 0
+    for start, end in [*matched, (len(old), len(old))]:
+        if start > cursor:
+            spans.append((cursor, start))
+        cursor = end
+    return spans
+
+
+def _aligned_runs(old: str, new: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+    """`SequenceMatcher`'s recursion over unchanged runs: the first longest run of each range must be the
+    first occurrence of its text in ``new`` within the range (else None); then both sides of it."""
     matched: list[tuple[int, int]] = []
     ranges = [(0, len(old))]
     while ranges:
@@ -132,13 +168,7 @@ def _substitution_spans(old: str, new: str) -> list[tuple[int, int]] | None:
             return None
         matched.append((start, end))
         ranges.extend([(low, start), (end, high)])
-    matched.sort()
-    spans, cursor = [], 0
-    for start, end in [*matched, (len(old), len(old))]:
-        if start > cursor:
-            spans.append((cursor, start))
-        cursor = end
-    return spans
+    return sorted(matched)
 
 
 def diff_edits(old: str, new: str) -> list[Edit]:

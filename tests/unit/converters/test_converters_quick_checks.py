@@ -77,3 +77,11 @@ def test_lower_cased_ascii_runs_are_the_case_insensitive_runs(text: str) -> None
 def test_text_whose_whitespace_is_single_inner_spaces_needs_no_collapsing(text: str) -> None:
     if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
         assert normalize._WHITESPACE.search(text) is None
+
+
+@FUZZ
+@given(TEXTS)
+def test_the_whitespace_pattern_matches_where_its_plain_form_does(text: str) -> None:
+    plain = re.compile(r"\A\s+|\s+\Z|\s{2,}|[^\S ]")
+    spans = [m.span() for m in normalize._WHITESPACE.finditer(text)]
+    assert spans == [m.span() for m in plain.finditer(text)]

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -219,3 +220,13 @@ def test_html_post_conversion_never_raises_and_maps_into_its_source(html: str, a
         }
     )
     _assert_document_is_consistent(to_document(post), source_text(post))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: de-obfuscation runs after mention masking, so 't@someone' decodes to 'tasomeone' and the "
+    "second pass masks '@user.tasomeone' as one handle (found by the idempotence fuzz test; the converters at 5a02d6f give the same output)",
+)
+def test_normalize_is_idempotent_on_a_handle_glued_to_spaced_letters() -> None:
+    once, _ = normalize_text("@someonei.d.i.o.t@someone")
+    assert normalize_text(once)[0] == once

@@ -1,10 +1,9 @@
 """The worker processes the broker benchmarks start: ``python -m bench.worker_modes MODE``.
 
 Settings come from MODSTREAM_* variables as for ``modstream run``. Modes:
-- ``app``: modstream's faust app (``workers.app.create_app``: batched ``take_events`` agents) with the real model.
+- ``app``: modstream's worker app (``workers.app.create_app``: faust for lifecycle and web, the batched
+  aiokafka hot path ``workers.fast_consumer``) with the real model.
 - ``app-noop``: the same app with ``NoOpScorer`` instead of the model (pass-through benchmark only).
-- ``fast`` / ``fast-noop``: a faust app (lifecycle, web) whose hot path is ``workers.fast_consumer`` (aiokafka
-  ``getmany`` batches, pipelined), with the real model / with ``NoOpScorer``.
 - ``naive-noop``: what a user would write instead: one faust agent, one message at a time (decode, convert,
   score, assemble, send), with the same ``NoOpScorer``.
 The benchmark stops the process with SIGTERM once it has counted every result on the results topic.
@@ -24,11 +23,10 @@ from pipelines.decode import decode_event
 from pipelines.policy import PolicyEngine
 from schemas.results import Engine, ModelRef
 from workers.app import Telemetry, WorkerState, create_app, faust_settings
-from workers.fast_consumer import BatchedHotPath
 from workers.runtime import build_pipeline, load_classifier
 from workers.settings import Settings
 
-MODES = ("app", "app-noop", "naive-noop", "fast", "fast-noop")
+MODES = ("app", "app-noop", "naive-noop")
 
 
 def modstream_app(settings: Settings, *, noop: bool) -> faust.App:
@@ -36,30 +34,6 @@ def modstream_app(settings: Settings, *, noop: bool) -> faust.App:
     telemetry = Telemetry.for_model(settings, classifier.moderation_labels, classifier.sentiment_labels)
     pipeline = build_pipeline(settings, classifier)
     return create_app(settings, pipeline, telemetry, WorkerState(model_ready=True))
-
-
-def fast_app(settings: Settings, *, noop: bool) -> faust.App:
-    classifier: Any = NoOpScorer() if noop else load_classifier(settings)
-    pipeline = build_pipeline(settings, classifier)
-    app = faust.App(f"{settings.kafka.group_id}-host", **faust_settings(settings))
-    hot_path = BatchedHotPath(settings, pipeline)
-    # faust's conductor needs one subscription of its own; the hot path owns the input topics.
-    control = app.topic(f"{settings.kafka.group_id}.control", value_serializer="raw")
-
-    @app.agent(control, name="host.control")
-    async def ignore_control(stream: Any) -> None:
-        async for _ in stream:
-            pass
-
-    @app.task
-    async def run_hot_path() -> None:
-        await hot_path.run()
-
-    @app.on_before_shutdown.connect
-    async def _stop(sender: Any, **_: Any) -> None:
-        await hot_path.stop()
-
-    return app
 
 
 def naive_app(settings: Settings) -> faust.App:
@@ -98,12 +72,7 @@ def main(mode: str) -> None:
     if mode not in MODES:
         raise SystemExit(f"unknown mode {mode!r}; choose one of {MODES}")
     settings = Settings()
-    if mode == "naive-noop":
-        app = naive_app(settings)
-    elif mode.startswith("fast"):
-        app = fast_app(settings, noop=mode == "fast-noop")
-    else:
-        app = modstream_app(settings, noop=mode == "app-noop")
+    app = naive_app(settings) if mode == "naive-noop" else modstream_app(settings, noop=mode == "app-noop")
     worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 

@@ -1,74 +1,88 @@
-"""The batched hot path: aiokafka ``getmany`` -> ``ModerationPipeline.process`` -> produce -> commit.
+"""The worker's hot path: aiokafka ``getmany`` batches -> one step (pipeline, produce) -> commit, pipelined.
 
-faust keeps the app, its lifecycle and web pages; this service replaces faust's per-event stream machinery on
-the hot path (measured in ``bench/pass_through.py``). Records are fetched in batches of up to
-``batching.consume_batch_size``; up to ``pipeline_depth`` batches are in flight at once, so the next batch is
-fetched, decoded and converted while the current one is in inference. Offsets are committed in fetch order,
-only after every output of the batch (and of all earlier batches) is acknowledged by the broker:
-at-least-once, and results are deterministic, so a redelivery yields an identical record.
+faust keeps the app, its lifecycle, timers and web pages; consumption of the input topics is this class
+(measured against faust's per-event streams in ``bench/pass_through.py``; see the README's design notes).
+Records are fetched in batches of up to ``batching.consume_batch_size``; up to ``pipeline_depth`` steps are in
+flight at once, so the next batch is fetched, decoded and converted while the current one is in inference.
+Offsets are committed in fetch order, only after every output of the step (and of all earlier steps) is
+acknowledged by the broker: at-least-once, and results are deterministic, so a redelivery yields an
+identical record. Before partitions are revoked (rebalance, shutdown) the steps in flight finish and commit.
+
+A commit refused because the group moved on (the partitions now belong to another member) is logged and
+dropped: that member gets the records again. A commit that fails because the broker is unreachable is
+retried with a growing pause until it goes through, the group moves on, or the worker stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from pipelines.processor import ModerationPipeline, Outcome, RawRecord
+from pipelines.processor import RawRecord
 from workers.settings import Settings
 from workers.topics import admin_options
 
-log = structlog.get_logger("modstream.fast_consumer")
+log = structlog.get_logger("modstream.hot_path")
 
-StepHook = Callable[[str, Sequence[Outcome], float, Counter[str]], None]
-Publisher = Callable[[Sequence[Outcome]], Awaitable[Counter[str]]]
+Step = Callable[[list[RawRecord]], Awaitable[None]]  # process + produce one batch (raises only on bugs)
+AssignmentHook = Callable[[set[tuple[str, int]]], None]
 Offsets = dict[TopicPartition, int]
+FIRST_COMMIT_RETRY_S = 0.5
+MAX_COMMIT_RETRY_S = 5.0
+_GROUP_MOVED_ON = (CommitFailedError, IllegalStateError)
 
 
 @dataclass(frozen=True, slots=True)
 class HotPathOptions:
-    pipeline_depth: int = 2  # batches in flight: one in inference, one being fetched/converted
+    pipeline_depth: int = 2  # steps in flight: one in inference, one being fetched/converted
     linger_ms: int = 5
     max_batch_bytes: int = 512 * 1024
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, hot_path: BatchedHotPath) -> None:
         self._hot_path = hot_path
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         await self._hot_path.drain()
+        self._hot_path.report_assignment()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        log.info("hot_path_partitions_assigned", partitions=len(assigned))
+        log.info("partitions_assigned", partitions=len(assigned))
+        self._hot_path.report_assignment()
+
+
+@dataclass(slots=True)
+class _InFlight:
+    task: asyncio.Task[None]
+    offsets: Offsets  # next offset to commit per partition once the step is done
+    ranges: dict[tuple[str, int], tuple[int, int]]  # first and last offset per partition
 
 
 class BatchedHotPath:
-    """Consume the input topics in batches, run the pipeline, produce, commit. ``run()`` until ``stop()``."""
+    """Consume the input topics in batches and run ``step`` on each; ``run()`` until ``stop()``."""
 
     def __init__(
         self,
         settings: Settings,
-        pipeline: ModerationPipeline,
+        step: Step,
         *,
-        on_step: StepHook | None = None,
-        publish: Publisher | None = None,
+        on_assignment: AssignmentHook | None = None,
         options: HotPathOptions | None = None,
     ) -> None:
-        """``publish`` replaces the built-in output step (it may send through ``self.send``); ``on_step`` gets
-        (input topic, outcomes, perf_counter at start, records produced per topic) after each batch."""
         self._settings = settings
-        self._pipeline = pipeline
-        self._on_step = on_step
-        self._publish_outcomes = publish or self._publish
+        self._handle = step
+        self._on_assignment = on_assignment
         self._options = options or HotPathOptions()
-        self._in_flight: deque[asyncio.Task[Offsets]] = deque()
+        self._in_flight: deque[_InFlight] = deque()
+        self._commit_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
         self._started = False
@@ -113,12 +127,11 @@ class BatchedHotPath:
         consumer, producer = self._clients()
         self._consumer, self._producer = consumer, producer
         await producer.start()
-        await consumer.start()
-        consumer.subscribe(list(self._settings.topics.inputs()), listener=_CommitOnRevoke(self))
-        wait_ms = max(1, int(self._settings.batching.max_wait_s * 1000))
-        size = self._settings.batching.consume_batch_size
         try:
-            await self._pipeline.start()
+            await consumer.start()
+            consumer.subscribe(list(self._settings.topics.inputs()), listener=_DrainOnRevoke(self))
+            wait_ms = max(1, int(self._settings.batching.max_wait_s * 1000))
+            size = self._settings.batching.consume_batch_size
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=wait_ms, max_records=size)
                 records = [
@@ -127,99 +140,129 @@ class BatchedHotPath:
                     for m in messages
                 ]
                 if records:
-                    self._in_flight.append(asyncio.create_task(self._step(records)))
+                    self._in_flight.append(self._start_step(records))
                 while self._in_flight and (
-                    len(self._in_flight) >= self._options.pipeline_depth or self._in_flight[0].done()
+                    len(self._in_flight) >= self._options.pipeline_depth or self._in_flight[0].task.done()
                 ):
                     await self._commit_next()
+            log.info("hot_path_draining", steps_in_flight=len(self._in_flight))
             await self.drain()
         finally:
+            log.info("hot_path_leaving_group")
             await consumer.stop()
             await producer.stop()
+            self.report_assignment()
+            log.info("hot_path_stopped", records_done=self.records_done)
+
+    def _start_step(self, records: list[RawRecord]) -> _InFlight:
+        offsets: Offsets = {}
+        ranges: dict[tuple[str, int], tuple[int, int]] = {}
+        for record in records:
+            if record.partition is None or record.offset is None:
+                continue
+            key = (record.topic, record.partition)
+            ranges[key] = (ranges[key][0] if key in ranges else record.offset, record.offset)
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        return _InFlight(asyncio.create_task(self._run_step(records)), offsets, ranges)
 
     async def stop(self) -> None:
-        """Stop fetching, finish and commit the batches in flight, close the clients; returns when done."""
+        """Stop fetching, finish and commit the steps in flight, close the clients; returns when done."""
         self._stopping.set()
         if self._started:
             await self._finished.wait()
 
     @property
     def consumer(self) -> AIOKafkaConsumer | None:
-        """The aiokafka consumer while running (for offset checks); None before ``run()``."""
+        """The aiokafka consumer while running; None before ``run()``."""
         return self._consumer
 
     def assigned(self) -> set[tuple[str, int]]:
         """(topic, partition) pairs this consumer owns now (for readiness)."""
-        if self._consumer is None:
+        if self._consumer is None or self._finished.is_set():
             return set()
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
-    def lag(self) -> dict[tuple[str, int], int]:
-        """Per assigned partition: fetch high-water mark minus the committed offset (never ListOffsets)."""
+    def report_assignment(self) -> None:
+        if self._on_assignment is not None:
+            self._on_assignment(self.assigned())
+
+    def in_flight_ranges(self) -> list[dict[str, Any]]:
+        """First and last offset per partition of every step not yet committed (for the shutdown log)."""
+        return [
+            {"topic": topic, "partition": partition, "first": first, "last": last}
+            for step in self._in_flight
+            for (topic, partition), (first, last) in sorted(step.ranges.items())
+        ]
+
+    @property
+    def in_flight_records(self) -> int:
+        return sum(last - first + 1 for s in self._in_flight for first, last in s.ranges.values())
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned partition: fetch high-water mark minus the next offset to commit (never ListOffsets,
+        which the local broker answers wrongly); the fetch position stands in before the first commit."""
         lag: dict[tuple[str, int], int] = {}
-        if self._consumer is None:
+        consumer = self._consumer
+        if consumer is None or self._finished.is_set():
             return lag
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
             done = self._committed.get((tp.topic, tp.partition))
+            if done is None:
+                try:
+                    done = await asyncio.wait_for(consumer.position(tp), 0.5)
+                except Exception:  # not fetched yet, or a rebalance in progress
+                    continue
             if high is not None and done is not None:
-                lag[(tp.topic, tp.partition)] = max(0, int(high) - done)
+                lag[(tp.topic, tp.partition)] = max(0, int(high) - int(done))
         return lag
 
     async def drain(self) -> None:
-        """Finish every batch in flight and commit its offsets (on stop and before a rebalance)."""
+        """Finish every step in flight and commit its offsets (on stop and before a rebalance)."""
         while self._in_flight:
             await self._commit_next()
 
     async def _commit_next(self) -> None:
-        offsets = await self._in_flight.popleft()
-        if offsets and self._consumer is not None:
-            await self._consumer.commit(offsets)
-            self._committed.update({(tp.topic, tp.partition): offset for tp, offset in offsets.items()})
+        async with self._commit_lock:
+            if not self._in_flight:
+                return
+            step = self._in_flight[0]
+            await step.task  # a step raises only on a bug: let it crash the hot path (and the worker)
+            self._in_flight.popleft()
+            if step.offsets:
+                await self._commit(step.offsets)
 
-    async def _step(self, records: list[RawRecord]) -> Offsets:
-        started = time.perf_counter()
-        outcomes = await self._pipeline.process(records)
-        produced = await self._publish_outcomes(outcomes)
-        self.records_done += len(records)
-        if self._on_step is not None:
+    async def _commit(self, offsets: Offsets) -> None:
+        assert self._consumer is not None
+        pause = FIRST_COMMIT_RETRY_S
+        while True:
             try:
-                self._on_step(records[0].topic, outcomes, started, produced)
-            except Exception:  # telemetry never fails a batch whose outputs are durable
-                log.exception("hot_path_telemetry_failed", size=len(records))
-        offsets: Offsets = {}
-        for record in records:
-            if record.partition is not None and record.offset is not None:
-                tp = TopicPartition(record.topic, record.partition)
-                offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-        return offsets
+                await self._consumer.commit(offsets)
+            except _GROUP_MOVED_ON as error:
+                log.warning(
+                    "commit_dropped_after_rebalance",
+                    partitions=len(offsets),
+                    error=repr(error),
+                    hint="the partitions belong to another member now, which processes these records again",
+                )
+                return
+            except KafkaError as error:
+                if self._stopping.is_set() and self._consumer.assignment() == set():
+                    log.warning("commit_abandoned_on_stop", partitions=len(offsets), error=repr(error))
+                    return
+                log.warning("commit_failed_retrying", retry_in_s=pause, error=repr(error))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_COMMIT_RETRY_S)
+                continue
+            self._committed.update({(tp.topic, tp.partition): o for tp, o in offsets.items()})
+            return
+
+    async def _run_step(self, records: list[RawRecord]) -> None:
+        await self._handle(records)
+        self.records_done += len(records)
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
         """Queue one output record on the hot path's producer; await the result for the broker's ack."""
         if self._producer is None:
             raise RuntimeError("BatchedHotPath.send() called before run() started the producer")
         return await self._producer.send(topic, value=value, key=key)
-
-    async def _publish(self, outcomes: Sequence[Outcome]) -> Counter[str]:
-        assert self._producer is not None
-        topics = self._settings.topics
-        send = self._producer.send
-        pending: list[Awaitable[Any]] = []
-        produced: Counter[str] = Counter()
-        for outcome in outcomes:
-            result = outcome.result
-            if result is not None:
-                key, value = result.event_id.encode(), result.model_dump_json().encode()
-                pending.append(await send(topics.results, value=value, key=key))
-                produced[topics.results] += 1
-                if result.decision != "allow":
-                    pending.append(await send(topics.review, value=value, key=key))
-                    produced[topics.review] += 1
-            elif outcome.dead_letter is not None:
-                letter = outcome.dead_letter
-                key = letter.event_id.encode() if letter.event_id else outcome.record.key
-                log.warning("dead_lettered", reason=letter.reason.value, detail=letter.detail)
-                pending.append(await send(topics.dlq, value=letter.model_dump_json().encode(), key=key))
-                produced[topics.dlq] += 1
-        await asyncio.gather(*pending)
-        return produced

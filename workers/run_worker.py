@@ -71,7 +71,7 @@ class DrainingWorker(faust.Worker):
             drain_timeout_s=self._drain_timeout_s,
             in_flight=self._state.in_flight_ranges(),
             hint="records not committed are redelivered to the next consumer; raise "
-            "MODSTREAM_SHUTDOWN__DRAIN_TIMEOUT_S or lower MODSTREAM_SHUTDOWN__MAX_BUFFERED_RECORDS",
+            "MODSTREAM_SHUTDOWN__DRAIN_TIMEOUT_S or lower MODSTREAM_BATCHING__CONSUME_BATCH_SIZE",
         )
         os._exit(DRAIN_TIMEOUT_EXIT_CODE)
 

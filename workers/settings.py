@@ -26,6 +26,11 @@ class TopicSettings(_Group):
     results: str = "modstream.results"
     review: str = "modstream.review"
     dlq: str = "modstream.dlq"
+    control: str = Field(
+        default="modstream.control",
+        description="Read by faust's own consumer (in a group of each worker process alone) so the app has "
+        "a subscription; nothing is sent there. The input topics are consumed by the batched hot path.",
+    )
     partitions: int = Field(default=4, ge=1, description="Partitions used when modstream creates topics.")
     replication_factor: int = Field(default=1, ge=1)
 
@@ -33,7 +38,7 @@ class TopicSettings(_Group):
         return (self.posts, self.transcripts)
 
     def all(self) -> tuple[str, ...]:
-        return (self.posts, self.transcripts, self.results, self.review, self.dlq)
+        return (self.posts, self.transcripts, self.results, self.review, self.dlq, self.control)
 
 
 class KafkaSettings(_Group):
@@ -89,7 +94,13 @@ class BatchingSettings(_Group):
     max_batch_size: int = Field(default=64, ge=1)
     max_batch_tokens: int = Field(default=8192, ge=1, description="Token budget (batch x longest member).")
     max_wait_s: float = Field(default=0.05, ge=0)
-    consume_batch_size: int = Field(default=256, ge=1, description="Kafka records taken per agent step.")
+    consume_batch_size: int = Field(default=256, ge=1, description="Kafka records taken per hot-path step.")
+    pipeline_depth: int = Field(
+        default=2,
+        ge=1,
+        description="Steps in flight at once (the next batch is fetched and converted while one is in "
+        "inference); with consume_batch_size it bounds memory and what a shutdown or rebalance drains.",
+    )
     inference_retries: int = Field(default=2, ge=0, description="Retries of a failing batch before DLQ.")
 
 
@@ -130,11 +141,6 @@ class ShutdownSettings(_Group):
         gt=0,
         description="On SIGTERM, time allowed to finish in-flight batches and commit; keep it below the "
         "pod's terminationGracePeriodSeconds.",
-    )
-    max_buffered_records: int = Field(
-        default=512,
-        ge=1,
-        description="Fetched records buffered per input topic: bounds what a shutdown has to drain.",
     )
 
 

@@ -5,7 +5,7 @@ Each worker process writes its results to a topic of its own (``MODSTREAM_TOPICS
 the input topics and the group are shared), so every result names the process that made it. An event with
 results from two processes was processed twice; faust finishes and commits the records in flight before it
 gives a partition up (``stream_wait_empty``), so that should stay within the records one worker can hold
-(``consume_batch_size`` + ``shutdown.max_buffered_records`` per input topic) for each membership change.
+(``pipeline_depth`` steps of ``consume_batch_size`` records) for each membership change.
 """
 
 from __future__ import annotations
@@ -85,10 +85,8 @@ class RebalanceRun:
 
     @property
     def handover_window(self) -> int:
-        batching, shutdown = self.settings.batching, self.settings.shutdown
-        return len(self.settings.topics.inputs()) * (
-            batching.consume_batch_size + shutdown.max_buffered_records
-        )
+        batching = self.settings.batching
+        return batching.pipeline_depth * batching.consume_batch_size
 
 
 def _results_topic(settings: Settings, incarnation: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from pipelines.processor import RawRecord
 from tests.integration.conftest import TopicFactory, UniqueName
 from tests.integration.worker_process import committed_offsets, read_topic
 from workers.fast_consumer import BatchedHotPath
@@ -62,7 +63,22 @@ async def test_every_record_yields_one_output_and_offsets_are_committed_after_ou
     values = [_post(f"e{n}", text) for n, text in enumerate(POSTS)] + [b"{not json"]
     await _send(broker, settings.topics.posts, values)
     pipeline = build_pipeline(settings)
-    hot_path = BatchedHotPath(settings, pipeline)
+
+    async def step(records: list[RawRecord]) -> None:
+        acks = []
+        for outcome in await pipeline.process(records):
+            if outcome.result is not None:
+                value = outcome.result.model_dump_json().encode()
+                acks.append(
+                    await hot_path.send(settings.topics.results, outcome.result.event_id.encode(), value)
+                )
+            elif outcome.dead_letter is not None:
+                value = outcome.dead_letter.model_dump_json().encode()
+                acks.append(await hot_path.send(settings.topics.dlq, None, value))
+        await asyncio.gather(*acks)
+
+    hot_path = BatchedHotPath(settings, step)
+    await pipeline.start()
     running = asyncio.create_task(hot_path.run())
     try:
         results = await read_topic(settings, settings.topics.results, expected=len(POSTS), timeout_s=40)

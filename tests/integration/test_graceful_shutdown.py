@@ -1,8 +1,8 @@
 """SIGTERM while a batch is in flight: the batch's results are produced, its offsets committed, the worker
 exits 0, and a restarted worker (same consumer group) finishes the stream without reprocessing anything.
 
-Real broker, real model, `modstream run` as a process. Small consume batches and a small fetch buffer
-(MODSTREAM_BATCHING__CONSUME_BATCH_SIZE / MODSTREAM_SHUTDOWN__MAX_BUFFERED_RECORDS) leave work for the
+Real broker, real model, `modstream run` as a process. Small consume batches and one step in flight
+(MODSTREAM_BATCHING__CONSUME_BATCH_SIZE / MODSTREAM_BATCHING__PIPELINE_DEPTH) leave work for the
 restarted worker; long posts (several model windows each) keep every batch busy for a while.
 """
 
@@ -69,7 +69,7 @@ WORDS = [
 ]
 SMALL_BATCHES = {
     "MODSTREAM_BATCHING__CONSUME_BATCH_SIZE": "32",
-    "MODSTREAM_SHUTDOWN__MAX_BUFFERED_RECORDS": "32",
+    "MODSTREAM_BATCHING__PIPELINE_DEPTH": "1",
 }
 
 

@@ -107,7 +107,9 @@ def test_the_llm_decides_the_escalated_category(cascade_results: tuple[dict[str,
         assert result["moderation"]["scores"]["threat"] == escalation["score"]
 
 
-def test_the_encoder_still_decides_the_other_categories(cascade_results: tuple[dict[str, dict], float]) -> None:
+def test_the_encoder_still_decides_the_other_categories(
+    cascade_results: tuple[dict[str, dict], float],
+) -> None:
     results, _ = cascade_results
     engines = {e for r in results.values() for c, e in r["moderation"]["engines"].items() if c != "threat"}
     assert engines == {"encoder"}

@@ -23,6 +23,7 @@ from pipelines.decode import decode_event
 from pipelines.policy import PolicyEngine
 from schemas.results import Engine, ModelRef
 from workers.app import Telemetry, WorkerState, create_app, faust_settings
+from workers.logging_setup import configure_logging
 from workers.runtime import build_pipeline, load_classifier
 from workers.settings import Settings
 
@@ -72,8 +73,11 @@ def main(mode: str) -> None:
     if mode not in MODES:
         raise SystemExit(f"unknown mode {mode!r}; choose one of {MODES}")
     settings = Settings()
+    logging_config = configure_logging("WARNING")  # the worker's own logging setup, as `modstream run` does
     app = naive_app(settings) if mode == "naive-noop" else modstream_app(settings, noop=mode == "app-noop")
-    worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app, loglevel="warning", logging_config=logging_config, quiet=True, redirect_stdouts=False
+    )
     worker.execute_from_commandline()
 
 

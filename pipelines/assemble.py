@@ -40,19 +40,21 @@ class WindowScores:
         return np.round(self.moderation.max(axis=0).astype(np.float64), SCORE_DECIMALS)
 
 
-def _rounded(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:
-    rounded = np.round(np.asarray(values, dtype=np.float64), SCORE_DECIMALS).tolist()
-    return dict(zip(labels, rounded, strict=True))
+def _rounded(labels: Sequence[str], values: Sequence[float]) -> dict[str, float]:
+    """Python floats rounded to SCORE_DECIMALS (``values``: a list, or a small numpy row)."""
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    return {label: round(value, SCORE_DECIMALS) for label, value in zip(labels, items, strict=True)}
 
 
 def _sentiment(labels: Sequence[str], chunks: Sequence[Chunk], sentiment: np.ndarray) -> SentimentResult:
-    if len(chunks) == 1:
-        mean = sentiment[0].astype(np.float64)
+    if len(chunks) == 1:  # the common case (posts): plain floats are cheaper than numpy on three values
+        row: list[float] = sentiment[0].tolist()
     else:
         weights = np.array([max(len(c.text), 1) for c in chunks], dtype=np.float64)
-        mean = (sentiment.astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
-    mean = mean / mean.sum()
-    label = labels[int(np.argmax(mean))]
+        row = ((sentiment.astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()).tolist()
+    total = sum(row)
+    mean = [value / total for value in row]
+    label = labels[max(range(len(mean)), key=mean.__getitem__)]
     return SentimentResult(label=label, scores=_rounded(labels, mean))  # type: ignore[arg-type]
 
 
@@ -110,7 +112,8 @@ def assemble_result(
             moderation[:, column] = np.minimum(moderation[:, column], escalation.score)
             moderation[int(np.argmax(scores.moderation[:, column])), column] = escalation.score
             decided_by[escalation.category] = "llm"
-    moderation_scores = _rounded(moderation_labels, moderation.max(axis=0))
+    document = moderation[0] if windows == 1 else moderation.max(axis=0)
+    moderation_scores = _rounded(moderation_labels, document)
     outcome = policy.decide(moderation_scores)
     spans = _spans(doc, moderation_labels, chunks, moderation, policy) if outcome.reasons else []
     return ModerationResult(

@@ -38,6 +38,12 @@ class PolicyEngine:
         unknown = set(self._actions) - set(self._thresholds)
         if unknown:
             raise ConfigError(f"actions name categories without thresholds: {sorted(unknown)}")
+        # (category, review, block, may block) for every category that may flag: what decide() walks.
+        self._rules = tuple(
+            (name, t.review, t.block, self._actions.get(name, "block") == "block")
+            for name, t in self._thresholds.items()
+            if self._actions.get(name) != "allow"
+        )
 
     @classmethod
     def with_overrides(
@@ -72,23 +78,21 @@ class PolicyEngine:
 
     def decide(self, scores: Mapping[str, float]) -> PolicyOutcome:
         reasons: list[PolicyReason] = []
-        for category, score in scores.items():
-            t = self._thresholds.get(category)
-            cap = self._actions.get(category, "block")
-            if t is None or cap == "allow":
+        for category, review, block, may_block in self._rules:
+            score = scores.get(category)
+            if score is None or score < review:
                 continue
-            if score >= t.block and cap == "block":
-                reasons.append(
-                    PolicyReason(category=category, score=score, threshold=t.block, action="block")
-                )
-            elif score >= t.review:
-                reasons.append(
-                    PolicyReason(category=category, score=score, threshold=t.review, action="review")
-                )
+            if may_block and score >= block:
+                reasons.append(PolicyReason(category=category, score=score, threshold=block, action="block"))
+            else:
+                reasons.append(PolicyReason(category=category, score=score, threshold=review, action="review"))
+        if not reasons:
+            return _ALLOW
         reasons.sort(key=lambda r: (r.action != "block", -r.score, r.category))
-        decision: Decision = "allow"
-        if reasons:
-            decision = "block" if reasons[0].action == "block" else "review"
+        decision: Decision = "block" if reasons[0].action == "block" else "review"
         return PolicyOutcome(
             decision=decision, reasons=tuple(reasons), flagged=tuple(r.category for r in reasons)
         )
+
+
+_ALLOW = PolicyOutcome(decision="allow", reasons=(), flagged=())

@@ -183,9 +183,6 @@ def create_app(
     hot_path = BatchedHotPath(settings, step, on_assignment=on_assignment, options=options)
     state.in_flight = hot_path.in_flight_ranges
 
-    async def send(record: OutputRecord) -> Any:
-        return await hot_path.send(record.topic, record.key, record.value)
-
     async def publish(outcomes: Sequence[Outcome]) -> list[OutputRecord]:
         """Send every output, wait for the broker's acknowledgements; returns the records produced."""
         records: list[OutputRecord] = []
@@ -214,7 +211,7 @@ def create_app(
                 key = _dead_letter_key(letter, outcome.record.key)
                 records.append(OutputRecord(names.dlq, key, letter.model_dump_json().encode()))
                 state.counts[f"dead_letter.{letter.reason.value}"] += 1
-        retries = await deliver(records, send)
+        retries = await deliver(records, hot_path.send_many)
         if retries:
             log.info("outputs_delivered_after_retries", records=len(records), retries=retries)
         return records

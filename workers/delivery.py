@@ -35,8 +35,9 @@ class OutputRecord:
     value: bytes
 
 
-# Hands one record to the producer and returns the future of the broker's acknowledgement.
-Send = Callable[[OutputRecord], Awaitable[Awaitable[Any]]]
+# Hands records to the producer and returns, per record, the future of the broker's acknowledgement
+# (records batched together share one). Raising fails every record of the call.
+SendMany = Callable[[Sequence[OutputRecord]], Awaitable[Sequence[Awaitable[Any]]]]
 
 
 class OutputRejectedError(ModstreamError):
@@ -45,7 +46,7 @@ class OutputRejectedError(ModstreamError):
 
 async def deliver(
     records: Sequence[OutputRecord],
-    send: Send,
+    send: SendMany,
     *,
     first_pause_s: float = FIRST_RETRY_PAUSE_S,
     max_pause_s: float = MAX_RETRY_PAUSE_S,
@@ -77,17 +78,19 @@ async def deliver(
         pending = [record for record, _ in failures]
 
 
-async def _send_all(records: Sequence[OutputRecord], send: Send) -> list[tuple[OutputRecord, BaseException]]:
+async def _send_all(
+    records: Sequence[OutputRecord], send: SendMany
+) -> list[tuple[OutputRecord, BaseException]]:
     """Records whose send or acknowledgement failed, with the error."""
+    if not records:
+        return []
+    try:
+        acknowledgements = await send(records)
+    except Exception as error:  # the producer refused them before they left
+        return [(record, error) for record in records]
     failures: list[tuple[OutputRecord, BaseException]] = []
-    acknowledgements: list[tuple[OutputRecord, Awaitable[Any]]] = []
-    for record in records:
-        try:
-            acknowledgements.append((record, await send(record)))
-        except Exception as error:  # the producer refused it before it left
-            failures.append((record, error))
-    outcomes = await asyncio.gather(*(ack for _, ack in acknowledgements), return_exceptions=True)
-    for (record, _), outcome in zip(acknowledgements, outcomes, strict=True):
+    outcomes = await asyncio.gather(*acknowledgements, return_exceptions=True)
+    for record, outcome in zip(records, outcomes, strict=True):
         if isinstance(outcome, Exception):
             failures.append((record, outcome))
         elif isinstance(outcome, BaseException):  # cancellation: the worker is stopping

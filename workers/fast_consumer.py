@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from pipelines.processor import RawRecord
+from workers.delivery import OutputRecord
 from workers.settings import Settings
 from workers.topics import admin_options
 
@@ -89,6 +91,7 @@ class BatchedHotPath:
         self._committed: dict[tuple[str, int], int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
         self.records_done = 0
 
     def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
@@ -263,6 +266,45 @@ class BatchedHotPath:
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
         """Queue one output record on the hot path's producer; await the result for the broker's ack."""
-        if self._producer is None:
-            raise RuntimeError("BatchedHotPath.send() called before run() started the producer")
-        return await self._producer.send(topic, value=value, key=key)
+        (ack,) = await self.send_many([OutputRecord(topic, key, value)])
+        return ack
+
+    async def send_many(self, records: Sequence[OutputRecord]) -> list[Awaitable[Any]]:
+        """Queue records as one producer batch per topic partition (the producer's default partitioner on
+        the key, as ``send`` would pick); returns each record's acknowledgement future (shared per batch)."""
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("BatchedHotPath.send_many() called before run() started the producer")
+        partitions: dict[str, list[int]] = {}
+        groups: dict[tuple[str, int], list[int]] = {}
+        for index, record in enumerate(records):
+            if record.topic not in partitions:
+                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            known = partitions[record.topic]
+            partition = self._partitioner(record.key, known, known)
+            groups.setdefault((record.topic, partition), []).append(index)
+        acks: list[Awaitable[Any]] = [None] * len(records)  # type: ignore[list-item]
+        for (topic, partition), indices in groups.items():
+            batch, members = producer.create_batch(), []
+            for index in indices:
+                record = records[index]
+                if batch.append(key=record.key, value=record.value, timestamp=None) is not None:
+                    members.append(index)
+                    continue
+                if members:  # the batch is full: send it, start the next one with this record
+                    future = await producer.send_batch(batch, topic, partition=partition)
+                    for member in members:
+                        acks[member] = future
+                    batch, members = producer.create_batch(), []
+                    if batch.append(key=record.key, value=record.value, timestamp=None) is not None:
+                        members.append(index)
+                        continue
+                # larger than a whole batch (up to max_request_size): the producer sends it on its own
+                acks[index] = await producer.send(
+                    topic, value=record.value, key=record.key, partition=partition
+                )
+            if members:
+                future = await producer.send_batch(batch, topic, partition=partition)
+                for member in members:
+                    acks[member] = future
+        return acks

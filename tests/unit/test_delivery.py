@@ -25,17 +25,20 @@ class FlakyBroker:
         self.at_send = at_send
         self.sends: list[OutputRecord] = []
 
-    async def send(self, record: OutputRecord) -> Any:
-        self.sends.append(record)
-        acknowledgement: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        if self.failures[record.topic] > 0:
-            self.failures[record.topic] -= 1
-            if self.at_send:
-                raise self.error
-            acknowledgement.set_exception(self.error)
-        else:
-            acknowledgement.set_result("ok")
-        return acknowledgement
+    async def send(self, records: list[OutputRecord]) -> list[Any]:
+        acknowledgements = []
+        for record in records:
+            self.sends.append(record)
+            acknowledgement: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            if self.failures[record.topic] > 0:
+                self.failures[record.topic] -= 1
+                if self.at_send:
+                    raise self.error
+                acknowledgement.set_exception(self.error)
+            else:
+                acknowledgement.set_result("ok")
+            acknowledgements.append(acknowledgement)
+        return acknowledgements
 
 
 async def test_records_acknowledged_at_once_need_no_retry() -> None:

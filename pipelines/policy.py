@@ -85,7 +85,9 @@ class PolicyEngine:
             if may_block and score >= block:
                 reasons.append(PolicyReason(category=category, score=score, threshold=block, action="block"))
             else:
-                reasons.append(PolicyReason(category=category, score=score, threshold=review, action="review"))
+                reasons.append(
+                    PolicyReason(category=category, score=score, threshold=review, action="review")
+                )
         if not reasons:
             return _ALLOW
         reasons.sort(key=lambda r: (r.action != "block", -r.score, r.category))

@@ -14,48 +14,31 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from converters import chunk_document, normalize_text, to_document
 from models.base import TextClassifier
 from models.prototypes import PrototypeScorer
 from pipelines.active_policy import ActivePolicy
 from pipelines.assemble import WindowScores, assemble_result
 from pipelines.batcher import InferenceBatcher
 from pipelines.cascade import Cascade
-from pipelines.dead_letters import fit_dead_letter
-from pipelines.decode import decode_event, event_id_hint
 from pipelines.policy import PolicyEngine
 from pipelines.policy_reload import ReloadStatus
+from pipelines.preparation import (
+    PipelineConfig,
+    PreparedDocument,
+    RawRecord,
+    dead_letter,
+    prepare_document,
+    prepare_records,
+    prepare_text,
+)
 from pipelines.scoring import escalation_candidates, window_scores
 from schemas.dead_letter import DeadLetter
-from schemas.document import Chunk, TextDocument
-from schemas.errors import DecodeError, InferenceError, ModstreamError, Reason, reason_of
+from schemas.document import TextDocument
+from schemas.errors import InferenceError, Reason, reason_of
 from schemas.results import Engine, Escalation, ModelRef, ModerationResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineConfig:
-    max_message_bytes: int = 1_000_000
-    max_dead_letter_bytes: int = 1_000_000  # a dead-letter record's JSON never exceeds it (see dead_letters)
-    max_text_chars: int = 200_000
-    chunk_chars: int = 240  # ~60 tokens: the default model was trained on texts of at most 64 tokens
-    chunk_overlap_chars: int = 48
-    max_batch_size: int = 64
-    max_batch_tokens: int = 8192
-    max_wait_s: float = 0.05
-    inference_retries: int = 2
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """One Kafka message as received (or one input line for the offline classifier)."""
-
-    topic: str
-    value: bytes | None
-    key: bytes | None = None
-    partition: int | None = None
-    offset: int | None = None
+__all__ = ["ModerationPipeline", "Outcome", "PipelineConfig", "PreparedDocument", "RawRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +46,6 @@ class Outcome:
     record: RawRecord
     result: ModerationResult | None = None
     dead_letter: DeadLetter | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedDocument:
-    document: TextDocument
-    chunks: tuple[Chunk, ...]
-    truncated: bool
 
 
 class PolicySource(Protocol):
@@ -108,6 +84,7 @@ class ModerationPipeline:
         self._config = config
         self._model = ModelRef(name=classifier.name, version=classifier.version)
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-prepare")
+        self._reload_pool = ThreadPoolExecutor(1, thread_name_prefix="modstream-policy")
         self.batcher = InferenceBatcher(
             classifier,
             max_batch_size=config.max_batch_size,
@@ -140,7 +117,7 @@ class ModerationPipeline:
         if check is None:
             return None
         loop = asyncio.get_running_loop()
-        status: ReloadStatus = await loop.run_in_executor(self._prepare_pool, check)
+        status: ReloadStatus = await loop.run_in_executor(self._reload_pool, check)
         if status.outcome == "reloaded":
             await self._cascade.prepare(self.policy)
         return status
@@ -148,6 +125,7 @@ class ModerationPipeline:
     async def stop(self) -> None:
         await self.batcher.stop()
         self._prepare_pool.shutdown(wait=True)
+        self._reload_pool.shutdown(wait=True)
         self._cascade.close()
 
     async def __aenter__(self) -> ModerationPipeline:
@@ -158,50 +136,14 @@ class ModerationPipeline:
         await self.stop()
 
     def prepare_document(self, document: TextDocument) -> PreparedDocument:
-        limit = self._config.max_text_chars
-        chunks = chunk_document(
-            document, max_chars=self._config.chunk_chars, overlap_chars=self._config.chunk_overlap_chars
-        )
-        kept = tuple(c for c in chunks if c.char_start < limit) or tuple(chunks[:1])
-        return PreparedDocument(document, kept, truncated=len(kept) < len(chunks))
+        return prepare_document(self._config, document)
 
     def prepare_text(self, event_id: str, text: str) -> PreparedDocument:
         """A bare text (offline classify lines without an event envelope) as a post-like document."""
-        normalized, offsets = normalize_text(text)
-        document = TextDocument(
-            event_id=event_id, kind="post", text=normalized, offsets=offsets, created_at=None
-        )
-        return self.prepare_document(document)
-
-    def _prepare_record(self, record: RawRecord) -> PreparedDocument | DeadLetter:
-        try:
-            event = decode_event(record.value, max_bytes=self._config.max_message_bytes)
-            return self.prepare_document(to_document(event))
-        except ModstreamError as exc:
-            detail = exc.detail if isinstance(exc, DecodeError) else str(exc)
-            return self._dead_letter(record, reason_of(exc), detail)
-        except Exception as exc:  # a converter bug must not stop the partition: dead-letter it, loudly
-            log.exception("unexpected error preparing a record from %s", record.topic)
-            return self._dead_letter(
-                record, Reason.CONVERSION_FAILED, f"unexpected {type(exc).__name__}: {exc}"
-            )
-
-    def _prepare_all(self, records: Sequence[RawRecord]) -> list[PreparedDocument | DeadLetter]:
-        return [self._prepare_record(r) for r in records]
+        return prepare_text(self._config, event_id, text)
 
     def _dead_letter(self, record: RawRecord, reason: Reason, detail: str, attempts: int = 1) -> DeadLetter:
-        letter = DeadLetter.from_raw(
-            reason=reason,
-            detail=detail,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            event_id=event_id_hint(record.value),
-            attempts=attempts,
-        )
-        return fit_dead_letter(letter, self._config.max_dead_letter_bytes)
+        return dead_letter(self._config, record, reason, detail, attempts)
 
     def _assemble(
         self,
@@ -255,7 +197,7 @@ class ModerationPipeline:
         """One Outcome per record, in order (starts the batcher on first use)."""
         await self.batcher.start()
         loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(self._prepare_pool, self._prepare_all, records)
+        prepared = await loop.run_in_executor(self._prepare_pool, prepare_records, self._config, records)
         documents = [p for p in prepared if isinstance(p, PreparedDocument)]
         scored = iter(await self._score_all(documents, messages=len(records)))
         outcomes: list[Outcome] = []

@@ -38,8 +38,10 @@ from models.base import Encoded, Predictions
 from models.manifest import load_manifest
 from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier, create_session, load_tokenizer
 from pipelines.batcher import InferenceBatcher
+from workers.settings import BatchingSettings
 
-HF_BATCH_SIZE = 64
+HF_BATCH_SIZE = BatchingSettings().max_batch_size  # the same batch size as modstream's default
+HF_BATCH_SWEEP = (8, 16, 32, 64)
 SUBMIT_CHUNK = 256  # texts handed to the batcher at a time, like one consumed Kafka batch
 
 
@@ -75,7 +77,13 @@ async def _through_batcher(classifier: Any, texts: Sequence[str], **batching: An
 
 async def batcher_rate(classifier: Any, texts: Sequence[str], **batching: Any) -> float:
     """Texts/s through modstream's batcher (default batching settings unless overridden)."""
-    options = {"max_batch_size": 64, "max_batch_tokens": 8192, "max_wait_s": 0.005, **batching}
+    defaults = BatchingSettings()
+    options = {
+        "max_batch_size": defaults.max_batch_size,
+        "max_batch_tokens": defaults.max_batch_tokens,
+        "max_wait_s": 0.005,
+        **batching,
+    }
     return len(texts) / await _through_batcher(classifier, texts, **options)
 
 
@@ -83,8 +91,10 @@ def modstream_rate(classifier: Any, texts: Sequence[str], **batching: Any) -> fl
     return asyncio.run(batcher_rate(classifier, texts, **batching))
 
 
-def hf_pipeline_rate(texts: Sequence[str], *, presorted: bool = False) -> tuple[float, float]:
-    """(texts/s, max abs logit diff to the deployed ONNX graph) of a transformers pipeline, batch 64."""
+def hf_pipeline_rate(
+    texts: Sequence[str], *, presorted: bool = False, batch_size: int = HF_BATCH_SIZE
+) -> tuple[float, float]:
+    """(texts/s, max abs logit diff to the deployed ONNX graph) of a transformers pipeline."""
     import torch
     import transformers
 
@@ -99,7 +109,7 @@ def hf_pipeline_rate(texts: Sequence[str], *, presorted: bool = False) -> tuple[
             model=model,
             tokenizer=tokenizer,
             device=-1,
-            batch_size=HF_BATCH_SIZE,
+            batch_size=batch_size,
             top_k=None,
             function_to_apply="sigmoid",
         )
@@ -111,7 +121,7 @@ def hf_pipeline_rate(texts: Sequence[str], *, presorted: bool = False) -> tuple[
     )
     diff = parity(model, tokenizer, deployed, list(texts[:64]), max_length=128)
     ordered = sorted(texts, key=len) if presorted else list(texts)
-    classify(ordered[:HF_BATCH_SIZE], truncation=True, max_length=128)  # warm-up
+    classify(ordered[:batch_size], truncation=True, max_length=128)  # warm-up
     started = time.perf_counter()
     classify(ordered, truncation=True, max_length=128)
     return len(texts) / (time.perf_counter() - started), diff
@@ -200,11 +210,11 @@ def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
             batcher(max_padding_share=0.25),
         ),
         (
-            "batcher token budget",
-            "8192 padded tokens",
+            "batcher batch size and token budget",
+            "16 texts, 2048 padded tokens (default)",
             batcher(),
-            "2048 padded tokens",
-            batcher(max_batch_tokens=2048),
+            "64 texts, 8192 padded tokens",
+            batcher(max_batch_size=64, max_batch_tokens=8192),
         ),
         (
             "sorting by length",
@@ -277,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ours_last = modstream_rate(recorder, texts)
     ours, hf = (ours_first + ours_last) / 2, (hf_first + hf_second) / 2
     hf_sorted, _ = hf_pipeline_rate(texts, presorted=True)
+    hf_sweep = {size: hf_pipeline_rate(texts, batch_size=size)[0] for size in HF_BATCH_SWEEP}
+    best_hf_batch = max(hf_sweep, key=hf_sweep.__getitem__)
 
     flops = count_model_flops(DEFAULT_MODEL_DIR / "model.onnx")
     measured, seen = [], 0
@@ -306,6 +318,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             ),
         ],
     )
+    print(
+        "HF pipeline by batch size: "
+        + ", ".join(f"{size}: {rate:.1f}" for size, rate in hf_sweep.items())
+        + f" texts/s; modstream vs the best ({best_hf_batch}): {ours / hf_sweep[best_hf_batch]:.2f}x"
+    )
     print(f"\nHF model logits vs the deployed ONNX graph: max abs diff {logit_diff:.2g} (same weights)")
     print(
         f"FLOPs: {flops.weight_flops_per_token / 1e6:.1f} MFLOP/token in weight matmuls + attention "
@@ -334,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "hf_pipeline_passes_texts_per_s": [round(hf_first, 1), round(hf_second, 1)],
         "hf_pipeline_presorted_texts_per_s": round(hf_sorted, 1),
         "ratio": round(ours / hf, 2),
+        "ratio_of": f"modstream vs transformers.pipeline at the same batch size ({HF_BATCH_SIZE})",
+        "hf_pipeline_by_batch_size_texts_per_s": {str(k): round(v, 1) for k, v in hf_sweep.items()},
+        "ratio_vs_best_hf_batch_size": round(ours / hf_sweep[best_hf_batch], 2),
         "hf_logit_max_abs_diff_vs_deployed_graph": round(logit_diff, 5),
         "flops": {
             "weight_matmul_flops_per_token": flops.weight_flops_per_token,

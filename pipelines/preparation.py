@@ -28,8 +28,8 @@ class PipelineConfig:
     max_text_chars: int = 200_000
     chunk_chars: int = 240  # ~60 tokens: the default model was trained on texts of at most 64 tokens
     chunk_overlap_chars: int = 48
-    max_batch_size: int = 64
-    max_batch_tokens: int = 8192
+    max_batch_size: int = 16
+    max_batch_tokens: int = 2048
     max_wait_s: float = 0.05
     inference_retries: int = 2
 

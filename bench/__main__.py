@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("classifier", "pass_through", "end_to_end", "gpu_classifier")
+BENCHMARKS = ("classifier", "pass_through", "end_to_end", "engines", "gpu_classifier")
 
 
 def main(names: list[str]) -> int:

@@ -11,18 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from models.base import CategoryThresholds, Encoded, Predictions
-
-SENTIMENT_LABELS = ("negative", "neutral", "positive")
-MODERATION_LABELS = (
-    "toxicity",
-    "insult",
-    "threat",
-    "identity_attack",
-    "sexual",
-    "self_harm",
-    "violence",
-    "spam",
-)
+from models.taxonomy import MODERATION_LABELS, SENTIMENT_LABELS
 
 
 class NoOpScorer:

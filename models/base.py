@@ -74,3 +74,44 @@ class TextClassifier(Protocol):
     def infer(self, batch: Encoded) -> Predictions:
         """Run the model (CPU/GPU-bound: call from an executor)."""
         ...
+
+
+class ClassifierWrapper:
+    """A TextClassifier that hands everything to ``inner``; subclasses override what they add to it."""
+
+    def __init__(self, inner: TextClassifier) -> None:
+        self._inner = inner
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def version(self) -> str:
+        return self._inner.version
+
+    @property
+    def sentiment_labels(self) -> Sequence[str]:
+        return self._inner.sentiment_labels
+
+    @property
+    def moderation_labels(self) -> Sequence[str]:
+        return self._inner.moderation_labels
+
+    @property
+    def max_length(self) -> int:
+        return self._inner.max_length
+
+    @property
+    def thresholds(self) -> Mapping[str, CategoryThresholds]:
+        return self._inner.thresholds
+
+    @property
+    def embedding_dim(self) -> int | None:
+        return self._inner.embedding_dim
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        return self._inner.encode(texts)
+
+    def infer(self, batch: Encoded) -> Predictions:
+        return self._inner.infer(batch)

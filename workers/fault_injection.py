@@ -10,10 +10,10 @@ worker logs a warning at start when it is on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.base import CategoryThresholds, Encoded, Predictions, TextClassifier
+from models.base import ClassifierWrapper, Encoded, Predictions, TextClassifier
 from schemas.errors import InferenceError
 from workers.settings import FaultInjectionSettings
 
@@ -25,40 +25,12 @@ class MarkedEncoded(Encoded):
     holds_marker: bool = False
 
 
-class FaultInjectingClassifier:
+class FaultInjectingClassifier(ClassifierWrapper):
     """Wraps a TextClassifier; ``infer`` fails on batches that hold a text containing ``marker``."""
 
     def __init__(self, inner: TextClassifier, marker: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._marker = marker
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def version(self) -> str:
-        return self._inner.version
-
-    @property
-    def sentiment_labels(self) -> Sequence[str]:
-        return self._inner.sentiment_labels
-
-    @property
-    def moderation_labels(self) -> Sequence[str]:
-        return self._inner.moderation_labels
-
-    @property
-    def max_length(self) -> int:
-        return self._inner.max_length
-
-    @property
-    def thresholds(self) -> Mapping[str, CategoryThresholds]:
-        return self._inner.thresholds
-
-    @property
-    def embedding_dim(self) -> int | None:
-        return self._inner.embedding_dim
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         encoded = self._inner.encode(texts)

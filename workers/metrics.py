@@ -23,7 +23,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from models.base import CategoryThresholds, Encoded, Predictions, TextClassifier
+from models.base import ClassifierWrapper, Encoded, Predictions, TextClassifier
 from pipelines.processor import Outcome
 from schemas.errors import Reason
 
@@ -369,43 +369,12 @@ class WorkerMetrics:
             self.consumer_lag.labels(topic, str(partition)).set(value)
 
 
-class InstrumentedClassifier:
+class InstrumentedClassifier(ClassifierWrapper):
     """A TextClassifier that times every model call into the inference histograms (batch-level only)."""
 
     def __init__(self, inner: TextClassifier, metrics: WorkerMetrics) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._metrics = metrics
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def version(self) -> str:
-        return self._inner.version
-
-    @property
-    def sentiment_labels(self) -> Sequence[str]:
-        return self._inner.sentiment_labels
-
-    @property
-    def moderation_labels(self) -> Sequence[str]:
-        return self._inner.moderation_labels
-
-    @property
-    def max_length(self) -> int:
-        return self._inner.max_length
-
-    @property
-    def thresholds(self) -> Mapping[str, CategoryThresholds]:
-        return self._inner.thresholds
-
-    @property
-    def embedding_dim(self) -> int | None:
-        return self._inner.embedding_dim
-
-    def encode(self, texts: Sequence[str]) -> Encoded:
-        return self._inner.encode(texts)
 
     def infer(self, batch: Encoded) -> Predictions:
         start = time.perf_counter()

@@ -27,6 +27,7 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.manifest import ThresholdPair as Thresholds  # the same pair the model manifest holds
 from schemas.errors import ConfigError
 
 Action = Literal["allow", "review", "block"]
@@ -40,19 +41,6 @@ MAX_EXAMPLE_CHARS = 1_000
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Thresholds(_Strict):
-    """Scores at or above ``review`` are reviewed, at or above ``block`` blocked (capped by ``action``)."""
-
-    review: float = Field(gt=0.0, le=1.0)
-    block: float = Field(gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _block_not_below_review(self) -> Self:
-        if self.block < self.review:
-            raise ValueError(f"block ({self.block}) must not be below review ({self.review})")
-        return self
 
 
 class Examples(_Strict):

@@ -60,7 +60,7 @@ def test_an_unknown_field_is_rejected_with_its_place() -> None:
 
 
 def test_a_block_threshold_below_review_is_rejected() -> None:
-    with pytest.raises(ConfigError, match="must not be below review"):
+    with pytest.raises(ConfigError, match="is below review threshold"):
         parse_policy(SCAM.replace("{review: 0.5, block: 0.9}", "{review: 0.9, block: 0.5}"))
 
 

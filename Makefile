@@ -45,9 +45,10 @@ train: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-## Heavy reliability scenarios (left out of `make test`).
+## Heavy reliability scenarios (left out of `make test`): crash/rebalance/outage soaks, 3 minutes at 10x capacity
+## (then ~35 min of draining), 60 s of fuzzing per target. About 50 min on 2 cores (the overload test alone: 40 min).
 soak: $(STAMP)
-	MODSTREAM_FUZZ_BUDGET_S=60 $(BIN)/python -m pytest -m soak
+	MODSTREAM_FUZZ_BUDGET_S=60 MODSTREAM_OVERLOAD_S=180 $(BIN)/python -m pytest -m soak
 
 ## Render and validate the Helm chart (real helm + Kubernetes schemas; tools cached in .modstream/tools).
 check-chart: $(STAMP)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -41,15 +42,19 @@ def _stop_worker(worker: subprocess.Popen[bytes], timeout_s: float = 30.0) -> in
     return worker.wait()
 
 
-async def _feed_and_watch(settings: Settings, out_dir: Path, timeout_s: float) -> tuple[int, WatchSummary]:
+async def _feed_and_watch(
+    settings: Settings, out_dir: Path, timeout_s: float
+) -> tuple[int, WatchSummary, int]:
+    """Produces the sample stream and watches the outputs; returns (sent, summary, first send in ms)."""
     messages = sample_messages(settings)
+    first_send_ms = time.time_ns() // 1_000_000
     sent = await produce(settings, messages)
     console.print(f"[bold]produced {sent} sample messages[/] (posts, transcripts and bad input)")
     summary = await watch(
         settings, sent, out_dir / "demo-results.jsonl", out_dir / "demo-dlq.jsonl", timeout_s=timeout_s
     )
     console.print()
-    return sent, summary
+    return sent, summary, first_send_ms
 
 
 def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 180.0) -> int:
@@ -70,7 +75,7 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 180.0) -> int
         worker = _start_worker(settings, worker_log)
         policy = settings.policy.file or "the model's thresholds"
         console.print(f"worker started (pid {worker.pid}, policy {policy}, JSON logs in {worker_log})")
-        sent, summary = asyncio.run(_feed_and_watch(settings, out_dir, timeout_s))
+        sent, summary, first_send_ms = asyncio.run(_feed_and_watch(settings, out_dir, timeout_s))
     finally:
         if worker is not None:
             code = _stop_worker(worker)
@@ -79,11 +84,15 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 180.0) -> int
             broker.stop()
             console.print("local broker stopped")
     complete = summary.accounted >= sent
-    rate = summary.outputs_per_s
+    elapsed_s = summary.seconds_to_last_output(first_send_ms)
     console.print(
         f"[bold]{'done' if complete else 'INCOMPLETE'}[/]: {len(summary.result_ids)} results, "
         f"{summary.dead_letters} dead letters for {sent} messages"
-        + (f" ({rate:.0f} msgs/s from the first output to the last)" if rate else "")
+        + (
+            f" in {elapsed_s:.1f} s from the first send to the last output, worker start-up included"
+            if elapsed_s is not None
+            else ""
+        )
         + ".\n"
         f"results: {out_dir / 'demo-results.jsonl'}\ndead letters: {out_dir / 'demo-dlq.jsonl'}"
     )

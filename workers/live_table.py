@@ -26,23 +26,20 @@ class WatchSummary:
     duplicates: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
-    first_output_ms: int | None = None  # broker timestamps of the first and last output record
-    last_output_ms: int | None = None
+    last_output_ms: int | None = None  # broker timestamp of the latest output record
 
     @property
     def accounted(self) -> int:
         return len(self.result_ids) + self.dead_letters
 
     def saw_output(self, timestamp_ms: int) -> None:
-        self.first_output_ms = min(timestamp_ms, self.first_output_ms or timestamp_ms)
         self.last_output_ms = max(timestamp_ms, self.last_output_ms or timestamp_ms)
 
-    @property
-    def outputs_per_s(self) -> float | None:
-        """Events accounted for per second between the first and the last output (None below 2 outputs)."""
-        if self.first_output_ms is None or self.last_output_ms is None or self.accounted < 2:
+    def seconds_to_last_output(self, since_ms: int) -> float | None:
+        """Seconds from ``since_ms`` (e.g. the first send) to the latest output; None before any output."""
+        if self.last_output_ms is None:
             return None
-        return (self.accounted - 1) / max((self.last_output_ms - self.first_output_ms) / 1000, 1e-3)
+        return max(self.last_output_ms - since_ms, 0) / 1000
 
 
 def _row_for_result(record: dict) -> tuple[str, ...]:

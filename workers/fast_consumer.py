@@ -8,6 +8,12 @@ Offsets are committed in fetch order, only after every output of the step (and o
 acknowledged by the broker: at-least-once, and results are deterministic, so a redelivery yields an
 identical record. Before partitions are revoked (rebalance, shutdown) the steps in flight finish and commit.
 
+A stop never waits for the group to settle: while a rebalance is in progress aiokafka's ``getmany`` waits for
+the new assignment whatever its timeout, and leaving the group waits for a pending JoinGroup (up to the
+broker's rebalance timeout; the local broker kept one pending past the 45 s drain deadline). ``stop()``
+abandons such a fetch (records fetched but not processed are not committed, so the next owner reads them),
+and leaving the group is given ``kafka.session_timeout_s``: past it the broker drops a silent member anyway.
+
 A commit refused because the group moved on (the partitions now belong to another member) is logged and
 dropped: that member gets the records again. A commit that fails because the broker is unreachable is
 retried with a growing pause until it goes through, the group moves on, or the worker stops.
@@ -90,6 +96,7 @@ class BatchedHotPath:
         self._started = False
         self._committed: dict[tuple[str, int], int] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._fetching: asyncio.Future[dict[TopicPartition, list[Any]]] | None = None
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
         self.records_done = 0
@@ -136,7 +143,7 @@ class BatchedHotPath:
             wait_ms = max(1, int(self._settings.batching.max_wait_s * 1000))
             size = self._settings.batching.consume_batch_size
             while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=wait_ms, max_records=size)
+                batches = await self._fetch(consumer, wait_ms, size)
                 records = [
                     RawRecord(m.topic, m.value, m.key, m.partition, m.offset)
                     for messages in batches.values()
@@ -152,10 +159,43 @@ class BatchedHotPath:
             await self.drain()
         finally:
             log.info("hot_path_leaving_group")
-            await consumer.stop()
+            await self._leave_group(consumer)
             await producer.stop()
             self.report_assignment()
             log.info("hot_path_stopped", records_done=self.records_done)
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Any]]:
+        """One ``getmany``; an empty batch when ``stop()`` abandoned it (see the module notes)."""
+        fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=max_records))
+        self._fetching = fetch
+        try:
+            return await fetch
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if fetch.cancelled() and not (current is not None and current.cancelling()):
+                return {}  # stop() abandoned the fetch, nobody cancelled this task
+            raise
+        finally:
+            self._fetching = None
+
+    async def _leave_group(self, consumer: AIOKafkaConsumer) -> None:
+        """``consumer.stop()`` (commit nothing more, send LeaveGroup), bounded by the session timeout."""
+        budget_s = self._settings.kafka.session_timeout_s
+        closing = asyncio.ensure_future(consumer.stop())
+        await asyncio.wait({closing}, timeout=budget_s)
+        if closing.done():
+            closing.result()
+            return
+        closing.cancel()
+        await asyncio.wait({closing}, timeout=1.0)
+        log.warning(
+            "hot_path_left_without_leave_group",
+            waited_s=budget_s,
+            hint="a group rebalance was in progress; the broker drops this member after the session "
+            "timeout and gives its partitions to the others",
+        )
 
     def _start_step(self, records: list[RawRecord]) -> _InFlight:
         offsets: Offsets = {}
@@ -171,6 +211,8 @@ class BatchedHotPath:
     async def stop(self) -> None:
         """Stop fetching, finish and commit the steps in flight, close the clients; returns when done."""
         self._stopping.set()
+        if self._fetching is not None:
+            self._fetching.cancel()  # a fetch waiting for a rebalance to end would hold the stop up
         if self._started:
             await self._finished.wait()
 

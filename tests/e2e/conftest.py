@@ -15,6 +15,7 @@ from uuid import uuid4
 
 import pytest
 
+from tests.e2e.ledger import PUBLISHED
 from tests.integration.worker_process import isolated_settings
 from workers.broker import LocalBroker, start_local_broker
 from workers.run_worker import prepare_broker
@@ -33,6 +34,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT_S))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability table: one row per scenario run in this session (see ``ScenarioFigures``)."""
+    if not PUBLISHED:
+        return
+    columns = ("scenario", "events_sent", "results", "dead_letters", "lost", "duplicates", "wall_s")
+    terminalreporter.section("reliability scenarios")
+    terminalreporter.line(" | ".join(columns) + " | notes")
+    for row in PUBLISHED:
+        cells = [str(getattr(row, column)) for column in columns]
+        notes = ", ".join(f"{key}={value}" for key, value in row.notes.items())
+        terminalreporter.line(" | ".join(cells) + f" | {notes}")
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@
 ``TopicTail`` reads output topics from the beginning, incrementally, without a consumer group (so it never
 disturbs the workers' group). ``Ledger`` matches every output record with the input event it stands for: a
 result by its ``event_id``, a dead letter by the source position it records (topic, partition, offset),
-which works for undecodable messages too. ``ScenarioFigures`` is one row of the report table; rows are
-appended as JSON lines to the file named by ``MODSTREAM_E2E_REPORT`` when it is set.
+which works for undecodable messages too. ``ScenarioFigures`` is one row of the report table, printed at the
+end of the pytest session; rows are also appended as JSON lines to the file named by ``MODSTREAM_E2E_REPORT``
+when it is set.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from tests.e2e.traffic import Position
 
 REPORT_ENV = "MODSTREAM_E2E_REPORT"
+# Rows published in this pytest session, for the table printed at its end (tests/e2e/conftest.py).
+PUBLISHED: list[ScenarioFigures] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,7 @@ class ScenarioFigures:
     def publish(self) -> None:
         """Print the row and, when MODSTREAM_E2E_REPORT names a file, append it there as JSON."""
         print(f"\n[reliability] {json.dumps(asdict(self))}")
+        PUBLISHED.append(self)
         target = os.environ.get(REPORT_ENV)
         if target:
             Path(target).parent.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,7 @@ SCALES = (
 @dataclass(frozen=True)
 class CrashRun:
     scale: CrashScale
+    settings: Settings
     ledger: Ledger
     windows: list[set[str]]  # per kill: events whose result was out but whose offset was not committed
     kills: int
@@ -120,7 +121,7 @@ def crash_run(
         kills_mid_batch=mid_batch_kills,
         in_flight_at_kills=[len(w) for w in windows],
     ).publish()
-    return CrashRun(scale, ledger, windows, kills, mid_batch_kills, exit_code)
+    return CrashRun(scale, settings, ledger, windows, kills, mid_batch_kills, exit_code)
 
 
 def test_the_worker_was_killed_as_planned(crash_run: CrashRun) -> None:
@@ -139,6 +140,15 @@ def test_every_event_has_a_result(crash_run: CrashRun) -> None:
 def test_duplicates_are_only_events_in_flight_at_a_kill(crash_run: CrashRun) -> None:
     in_flight = set().union(*crash_run.windows)
     assert crash_run.ledger.duplicated_events <= in_flight
+
+
+def test_each_kill_found_at_most_the_records_one_worker_holds_uncommitted(crash_run: CrashRun) -> None:
+    """Offsets are committed right after each step's outputs: a worker that never committed would leave every
+    result so far uncommitted, and the in-flight sets above would prove nothing."""
+    batching = crash_run.settings.batching
+    in_flight_limit = batching.pipeline_depth * batching.consume_batch_size
+    assert in_flight_limit < crash_run.scale.events / crash_run.scale.kills
+    assert max(len(window) for window in crash_run.windows) <= in_flight_limit
 
 
 def test_duplicates_are_at_most_what_was_in_flight(crash_run: CrashRun) -> None:

@@ -26,7 +26,8 @@ from tests.e2e.traffic import Traffic, short_posts
 from workers.settings import Settings
 
 OVERLOAD_S = float(os.environ.get("MODSTREAM_OVERLOAD_S", "30"))
-FACTOR = 10.0
+FACTOR = 10.0  # the overload the scenario must reach: produced events per second / capacity
+PACE = 11.0  # the rate the producer aims at, as a multiple of capacity, so that it reaches FACTOR
 # calibration and start-up, then the burst and about FACTOR times as long to drain it, with room to spare
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(int(1200 + OVERLOAD_S * FACTOR * 3))]
 CALIBRATION_EVENTS = 3_000
@@ -95,6 +96,8 @@ async def _overload(settings: Settings, rate_per_s: float) -> tuple[Ledger, floa
 
 def _lag_after_drain(worker: Incarnation, timeout_s: float = 30.0) -> float:
     """The summed consumer lag once the lag sampler (every 5 s) has seen the drained partitions."""
+    exported = worker.worker.metric_names()
+    assert "modstream_consumer_lag" in exported, f"no consumer lag gauge on /metrics: {sorted(exported)}"
     deadline = time.monotonic() + timeout_s
     lag = worker.worker.metric("modstream_consumer_lag")
     while lag > 0 and time.monotonic() < deadline:
@@ -116,7 +119,7 @@ def overload_run(scenario_settings: SettingsFactory, tmp_path_factory: pytest.Te
         sampler = threading.Thread(target=_sample_until, args=(worker, samples, stop_sampling))
         sampler.start()
         try:
-            ledger, produced_per_s = asyncio.run(_overload(settings, capacity * FACTOR))
+            ledger, produced_per_s = asyncio.run(_overload(settings, capacity * PACE))
         finally:
             stop_sampling.set()
             sampler.join()
@@ -136,6 +139,10 @@ def overload_run(scenario_settings: SettingsFactory, tmp_path_factory: pytest.Te
         lag_peak=max(samples.lag, default=0),
     ).publish()
     return run
+
+
+def test_events_arrived_at_ten_times_the_capacity(overload_run: OverloadRun) -> None:
+    assert overload_run.produced_per_s >= FACTOR * overload_run.capacity_per_s
 
 
 def test_nothing_is_lost_under_overload(overload_run: OverloadRun) -> None:

@@ -1,4 +1,10 @@
-"""The vertical slice on real parts: a real broker, the real model, `modstream run` as a real process."""
+"""The vertical slice on real parts: a real broker, the real model, `modstream run` as a real process.
+
+The bundled sample stream (posts, three transcripts, malformed JSON, wrong schema versions, missing fields,
+invalid UTF-8, an empty message) is sent ``COPIES`` times, each copy with its own event ids, so the worker
+sees a mixed stream of more than 500 messages; every one must come out exactly once, as a result or as a
+dead letter.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,26 @@ from workers.sample_stream import SampleMessage, produce, sample_messages
 from workers.settings import Settings
 
 pytestmark = pytest.mark.timeout(300)
+COPIES = 7  # 7 x 84 sample messages = 588
+
+
+def _with_copy_suffix(message: SampleMessage, copy: int) -> SampleMessage:
+    """The message with ``-c<copy>`` appended to its event id (bytes without an id are sent as they are)."""
+    if copy == 0:
+        return message
+    try:
+        data = orjson.loads(message.value)
+    except orjson.JSONDecodeError:
+        return message
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return message
+    data["id"] = f"{data['id']}-c{copy}"
+    return SampleMessage(message.topic, data["id"].encode(), orjson.dumps(data))
+
+
+def mixed_stream(settings: Settings, copies: int = COPIES) -> list[SampleMessage]:
+    sample = sample_messages(settings)
+    return [_with_copy_suffix(m, copy) for copy in range(copies) for m in sample]
 
 
 @dataclass
@@ -71,7 +97,7 @@ def sample_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     worker.start()
     try:
         worker.wait_ready(timeout_s=90)
-        messages = sample_messages(settings)
+        messages = mixed_stream(settings)
         asyncio.run(produce(settings, messages))
         summary = asyncio.run(
             watch(
@@ -97,6 +123,13 @@ def sample_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     )
 
 
+def test_the_mixed_stream_has_over_500_posts_transcripts_and_bad_messages(sample_run: SampleRun) -> None:
+    topics = sample_run.settings.topics
+    assert len(sample_run.messages) >= 500
+    assert sum(m.topic == topics.transcripts for m in sample_run.messages) >= COPIES * 3
+    assert len(sample_run.dead_letters) >= COPIES * 10
+
+
 def test_every_sample_message_gets_a_result_or_a_dead_letter(sample_run: SampleRun) -> None:
     assert sample_run.summary.accounted == len(sample_run.messages)
 
@@ -112,6 +145,12 @@ def _valid_event_ids(messages: list[SampleMessage], max_bytes: int) -> set[str]:
 def test_every_valid_event_has_exactly_one_result(sample_run: SampleRun) -> None:
     valid = _valid_event_ids(sample_run.messages, sample_run.settings.kafka.max_message_bytes)
     assert sorted(r["event_id"] for r in sample_run.results) == sorted(valid)
+
+
+def test_every_invalid_message_has_exactly_one_dead_letter(sample_run: SampleRun) -> None:
+    valid = _valid_event_ids(sample_run.messages, sample_run.settings.kafka.max_message_bytes)
+    positions = [(d["topic"], d["partition"], d["offset"]) for d in sample_run.dead_letters]
+    assert len(set(positions)) == len(positions) == len(sample_run.messages) - len(valid)
 
 
 def test_bad_input_is_dead_lettered_with_its_reason(sample_run: SampleRun) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from workers.settings import KafkaSettings, Settings, TopicSettings, WebSettings
 
@@ -117,16 +118,22 @@ class WorkerProcess:
             return "(no worker log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def metric(self, name: str, **labels: str) -> float:
-        """The sum of a sample's values on /metrics over the series matching ``labels`` (0 if none)."""
+    def _samples(self) -> list[Sample]:
         with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=2) as response:
             text = response.read().decode()
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a sample's values on /metrics over the series matching ``labels`` (0 if none)."""
         return sum(
             sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
+            for sample in self._samples()
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
         )
+
+    def metric_names(self) -> set[str]:
+        """The names of every sample on /metrics."""
+        return {sample.name for sample in self._samples()}
 
     def log_events(self, event: str) -> list[dict[str, object]]:
         """The worker's JSON log records whose ``event`` is ``event``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from pipelines.decode import decode_event, event_id_hint
 from schemas.errors import DecodeError, Reason
 from schemas.events import MediaTranscript, SocialPost
 from tests.unit.fuzz_budget import FUZZ_ROUND, fuzz_for
+
+pytestmark = pytest.mark.fuzz  # time-budgeted: MODSTREAM_FUZZ_BUDGET_S per target
 
 MAX_BYTES = 4_096
 CANARY = "zqcanary"  # placed inside text fields; no error detail may repeat it

@@ -11,6 +11,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from schemas.errors import Reason
 from tests.unit.fakes import FakeClassifier
 from tests.unit.fuzz_budget import FUZZ_ROUND, fuzz_for
 from tests.unit.test_fuzz_decode import CANARY, RAW_MESSAGES
+
+pytestmark = pytest.mark.fuzz  # time-budgeted: MODSTREAM_FUZZ_BUDGET_S per target
 
 CONFIG = PipelineConfig(
     max_message_bytes=2_048, max_dead_letter_bytes=8_192, max_text_chars=3_000, max_wait_s=0.0

@@ -35,6 +35,9 @@ class NoOpScorer:
     def embedding_dim(self) -> int | None:
         return None
 
+    def reads_whole(self, text: str) -> bool:
+        return True
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         ids = np.zeros((len(texts), 1), dtype=np.int64)
         return Encoded(ids, ids)

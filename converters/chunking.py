@@ -98,9 +98,17 @@ class _Boundaries:
         return non_space.start() if non_space is not None else len(self.text)
 
 
-def chunk_document(doc: TextDocument, max_chars: int = 240, overlap_chars: int = 48) -> list[Chunk]:
+def chunk_document(
+    doc: TextDocument,
+    max_chars: int = 240,
+    overlap_chars: int = 48,
+    fits: Callable[[str], bool] | None = None,
+) -> list[Chunk]:
     """Windows of at most ``max_chars`` characters covering the whole text in order, with media times.
 
+    ``fits`` (optional) says whether the model reads a window whole: a window it refuses is made shorter
+    (three quarters at a time) until it fits, so token-dense text (CJK, Cyrillic: about one token per
+    character, against one per four in English) is never cut off by the tokenizer's length limit.
     A text that fits gives exactly one chunk (an empty text gives one empty chunk). Whitespace where two
     windows meet may belong to neither.
     """
@@ -114,16 +122,24 @@ def chunk_document(doc: TextDocument, max_chars: int = 240, overlap_chars: int =
         start_s, end_s = time_range(start, end)
         return Chunk(doc.event_id, index, text[start:end], start, end, start_s, end_s)
 
-    if len(text) <= max_chars:
+    def whole(start: int, end: int) -> bool:
+        return fits is None or fits(text[start:end])
+
+    if len(text) <= max_chars and whole(0, len(text)):
         return [chunk(0, 0, len(text))]
     boundaries = _Boundaries(doc)
     chunks: list[Chunk] = []
     start = 0
     while start < len(text):
-        if len(text) - start <= max_chars:
+        if len(text) - start <= max_chars and whole(start, len(text)):
             chunks.append(chunk(len(chunks), start, len(text)))
             break
-        end, hard_cut = boundaries.window_end(start, max_chars, chunks[-1].char_end if chunks else 0)
+        previous_end = chunks[-1].char_end if chunks else 0
+        span = max_chars
+        end, hard_cut = boundaries.window_end(start, span, previous_end)
+        while span > 1 and not whole(start, end):
+            span = max(span * 3 // 4, 1)
+            end, hard_cut = boundaries.window_end(start, span, previous_end)
         chunks.append(chunk(len(chunks), start, end))
         start = boundaries.next_start(start, end, overlap_chars, hard_cut)
     return chunks

@@ -67,6 +67,10 @@ class TextClassifier(Protocol):
         """Width of ``Predictions.embedding``, or None when the model gives no embedding."""
         ...
 
+    def reads_whole(self, text: str) -> bool:
+        """Whether encode() reads all of ``text`` (False: it would be cut at ``max_length`` tokens)."""
+        ...
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Tokenize (CPU-bound: call from an executor, never on the event loop)."""
         ...
@@ -109,6 +113,9 @@ class ClassifierWrapper:
     @property
     def embedding_dim(self) -> int | None:
         return self._inner.embedding_dim
+
+    def reads_whole(self, text: str) -> bool:
+        return self._inner.reads_whole(text)
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         return self._inner.encode(texts)

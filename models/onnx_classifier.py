@@ -178,6 +178,12 @@ class OnnxClassifier:
     def providers(self) -> list[str]:
         return list(self._session.get_providers())
 
+    def reads_whole(self, text: str) -> bool:
+        # A word piece covers at least one character: a text this short cannot reach the limit.
+        if len(text) + 2 <= self.max_length:
+            return True
+        return not self._tokenizer.encode(text).overflowing
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Tokenize, truncating to ``max_length`` and padding to the longest text of this batch only."""
         if not texts:

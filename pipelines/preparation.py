@@ -8,7 +8,7 @@ alternating runs): there Kafka and the broker, not preparation, hold the cores."
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from converters import chunk_document, normalize_text, to_document
@@ -52,18 +52,25 @@ class PreparedDocument:
     truncated: bool
 
 
-def prepare_document(config: PipelineConfig, document: TextDocument) -> PreparedDocument:
-    """Chunk a document into model windows; windows starting past ``max_text_chars`` are not scored."""
-    chunks = chunk_document(document, max_chars=config.chunk_chars, overlap_chars=config.chunk_overlap_chars)
+def prepare_document(
+    config: PipelineConfig, document: TextDocument, fits: Callable[[str], bool] | None = None
+) -> PreparedDocument:
+    """Chunk a document into model windows (each one ``fits`` the model whole, when given); windows starting
+    past ``max_text_chars`` are not scored."""
+    chunks = chunk_document(
+        document, max_chars=config.chunk_chars, overlap_chars=config.chunk_overlap_chars, fits=fits
+    )
     kept = tuple(c for c in chunks if c.char_start < config.max_text_chars) or tuple(chunks[:1])
     return PreparedDocument(document, kept, truncated=len(kept) < len(chunks))
 
 
-def prepare_text(config: PipelineConfig, event_id: str, text: str) -> PreparedDocument:
+def prepare_text(
+    config: PipelineConfig, event_id: str, text: str, fits: Callable[[str], bool] | None = None
+) -> PreparedDocument:
     """A bare text (offline classify lines without an event envelope) as a post-like document."""
     normalized, offsets = normalize_text(text)
     document = TextDocument(event_id=event_id, kind="post", text=normalized, offsets=offsets, created_at=None)
-    return prepare_document(config, document)
+    return prepare_document(config, document, fits)
 
 
 def dead_letter(
@@ -83,10 +90,12 @@ def dead_letter(
     return fit_dead_letter(letter, config.max_dead_letter_bytes)
 
 
-def prepare_record(config: PipelineConfig, record: RawRecord) -> PreparedDocument | DeadLetter:
+def prepare_record(
+    config: PipelineConfig, record: RawRecord, fits: Callable[[str], bool] | None = None
+) -> PreparedDocument | DeadLetter:
     try:
         event = decode_event(record.value, max_bytes=config.max_message_bytes)
-        return prepare_document(config, to_document(event))
+        return prepare_document(config, to_document(event), fits)
     except ModstreamError as exc:
         detail = exc.detail if isinstance(exc, DecodeError) else str(exc)
         return dead_letter(config, record, reason_of(exc), detail)
@@ -98,7 +107,7 @@ def prepare_record(config: PipelineConfig, record: RawRecord) -> PreparedDocumen
 
 
 def prepare_records(
-    config: PipelineConfig, records: Sequence[RawRecord]
+    config: PipelineConfig, records: Sequence[RawRecord], fits: Callable[[str], bool] | None = None
 ) -> list[PreparedDocument | DeadLetter]:
-    """One prepared document or dead letter per record, in order (picklable: runs in a child process too)."""
-    return [prepare_record(config, record) for record in records]
+    """One prepared document or dead letter per record, in order."""
+    return [prepare_record(config, record, fits) for record in records]

@@ -136,11 +136,11 @@ class ModerationPipeline:
         await self.stop()
 
     def prepare_document(self, document: TextDocument) -> PreparedDocument:
-        return prepare_document(self._config, document)
+        return prepare_document(self._config, document, self._classifier.reads_whole)
 
     def prepare_text(self, event_id: str, text: str) -> PreparedDocument:
         """A bare text (offline classify lines without an event envelope) as a post-like document."""
-        return prepare_text(self._config, event_id, text)
+        return prepare_text(self._config, event_id, text, self._classifier.reads_whole)
 
     def _dead_letter(self, record: RawRecord, reason: Reason, detail: str, attempts: int = 1) -> DeadLetter:
         return dead_letter(self._config, record, reason, detail, attempts)
@@ -197,7 +197,9 @@ class ModerationPipeline:
         """One Outcome per record, in order (starts the batcher on first use)."""
         await self.batcher.start()
         loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(self._prepare_pool, prepare_records, self._config, records)
+        prepared = await loop.run_in_executor(
+            self._prepare_pool, prepare_records, self._config, records, self._classifier.reads_whole
+        )
         documents = [p for p in prepared if isinstance(p, PreparedDocument)]
         scored = iter(await self._score_all(documents, messages=len(records)))
         outcomes: list[Outcome] = []

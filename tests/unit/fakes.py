@@ -128,6 +128,9 @@ class FakeClassifier:
     def embedding_dim(self) -> int | None:
         return None
 
+    def reads_whole(self, text: str) -> bool:
+        return len(words(text)) + 2 <= self._max_length
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         rows = [self._token_ids(t) for t in texts]
         width = max((len(r) for r in rows), default=2)

@@ -87,6 +87,13 @@ def test_long_texts_are_truncated_to_max_length(classifier: OnnxClassifier) -> N
     assert encoded.input_ids.shape == (1, classifier.max_length)
 
 
+def test_reads_whole_tells_when_a_text_is_longer_than_max_length_tokens(classifier: OnnxClassifier) -> None:
+    cjk = "我要杀了你这个白痴我们明天在学校见面吧你等着瞧" * 8  # about one token per character
+    english = "you are such an idiot, I can't believe what you said about the team. " * 3
+    assert len(classifier.encode([cjk]).input_ids[0]) == classifier.max_length
+    assert (classifier.reads_whole(cjk), classifier.reads_whole(english)) == (False, True)
+
+
 def test_an_empty_batch_gives_empty_predictions(classifier: OnnxClassifier) -> None:
     predictions = classifier.infer(classifier.encode([]))
 

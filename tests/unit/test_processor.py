@@ -159,6 +159,17 @@ async def test_a_long_transcript_yields_several_chunks_and_spans_with_timecodes(
     assert "I will kill you" in body[span.source_char_start : span.source_char_end]
 
 
+async def test_a_threat_past_the_models_token_limit_is_scored_in_a_shorter_window() -> None:
+    text = " ".join(["calm"] * 30) + " I will kill you"  # one window of 240 chars, 34 tokens of a fake
+    fake = FakeClassifier(max_length=12)
+
+    result = result_of((await process([record(post("p1", text))], fake))[0])
+
+    assert result.chunks > 1
+    assert result.decision == "block"
+    assert all(fake.reads_whole(text) for batch in fake.encoded for text in batch.texts)
+
+
 async def test_text_past_the_character_limit_is_not_scored_and_the_result_says_truncated() -> None:
     text = " ".join(["calm words here."] * 40) + " I will kill you"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -118,6 +119,29 @@ def test_transcript_chunks_carry_the_media_times_of_their_cues() -> None:
 def test_post_chunks_have_no_media_times() -> None:
     chunks = chunk_document(_doc("word " * 300), max_chars=100)
     assert {(c.start_s, c.end_s) for c in chunks} == {(None, None)}
+
+
+def _at_most_bytes(limit: int) -> Callable[[str], bool]:
+    return lambda text: len(text.encode()) <= limit
+
+
+def test_windows_the_model_would_cut_off_are_made_shorter_until_they_fit() -> None:
+    text = "напишу тебе завтра, жди у школы. " * 30  # two UTF-8 bytes per Cyrillic letter
+    chunks = chunk_document(_doc(text), max_chars=240, overlap_chars=48, fits=_at_most_bytes(200))
+    assert all(len(c.text.encode()) <= 200 for c in chunks)
+    assert max(len(c.text) for c in chunks) > 100  # shortened only as far as needed
+
+
+def test_shortened_windows_still_cover_the_whole_text_in_order() -> None:
+    text = "我要杀了你这个白痴我们明天在学校见面吧你等着瞧" * 20
+    chunks = chunk_document(_doc(text), max_chars=240, overlap_chars=48, fits=_at_most_bytes(90))
+    assert (chunks[0].char_start, chunks[-1].char_end) == (0, len(text))
+    assert all(a.char_end >= b.char_start > a.char_start for a, b in pairwise(chunks))
+
+
+def test_a_short_text_the_model_cannot_read_whole_is_split() -> None:
+    chunks = chunk_document(_doc("всё будет хорошо, обещаю"), max_chars=240, fits=_at_most_bytes(30))
+    assert len(chunks) > 1
 
 
 @pytest.mark.parametrize(("max_chars", "overlap_chars"), [(0, 0), (100, 100), (100, -1)])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import pytest
+
+from workers.settings import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -49,13 +51,12 @@ class ClassifyRun:
     stderr: str
 
 
-@pytest.fixture(scope="module")
-def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassifyRun]:
-    folder = tmp_path_factory.mktemp("classify")
+def _classify(folder: Path, lines: bytes, *options: str) -> ClassifyRun:
+    """Run `modstream classify` on ``lines`` as a real process."""
     source, output = folder / "in.jsonl", folder / "out.jsonl"
-    source.write_bytes(b"\n".join(orjson.dumps(line) for line in INPUT_LINES) + b"\nnot json at all\n")
+    source.write_bytes(lines)
     completed = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "classify", "--input", str(source), "--output", str(output)],
+        [sys.executable, "-m", "workers.cli", "classify", "-i", str(source), "-o", str(output), *options],
         capture_output=True,
         text=True,
         timeout=150,
@@ -68,7 +69,27 @@ def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassifyR
     errors = (
         [orjson.loads(line) for line in errors_path.read_bytes().splitlines()] if errors_path.exists() else []
     )
-    yield ClassifyRun(completed.returncode, results, errors, completed.stderr)
+    return ClassifyRun(completed.returncode, results, errors, completed.stderr)
+
+
+@pytest.fixture(scope="module")
+def classify_run(tmp_path_factory: pytest.TempPathFactory) -> ClassifyRun:
+    lines = b"\n".join(orjson.dumps(line) for line in INPUT_LINES) + b"\nnot json at all\n"
+    return _classify(tmp_path_factory.mktemp("classify"), lines)
+
+
+@pytest.fixture(scope="module")
+def policy_run(tmp_path_factory: pytest.TempPathFactory) -> ClassifyRun:
+    lines = [
+        {
+            "id": "s1",
+            "text": "DM me now to double your bitcoin in 24 hours, guaranteed returns, limited spots",
+        },
+        {"id": "s2", "text": "the library opens at nine tomorrow, see you there"},
+    ]
+    policy = str(REPO_ROOT / "examples" / "policy.yaml")
+    folder = tmp_path_factory.mktemp("classify-policy")
+    return _classify(folder, b"\n".join(map(orjson.dumps, lines)), "--policy", policy, "--no-progress")
 
 
 def test_classify_exits_zero(classify_run: ClassifyRun) -> None:
@@ -113,3 +134,20 @@ def test_classify_flags_the_threat_window_of_a_transcript_with_timecodes(classif
     )
     assert all(span["start_s"] is not None for span in transcript["spans"])
     assert transcript["spans"], "a flagged transcript must point at its flagged window"
+
+
+def test_classify_spans_point_at_the_flagged_text_in_the_source(classify_run: ClassifyRun) -> None:
+    covered = [
+        SRT_BODY[s["source_char_start"] : s["source_char_end"]] for s in classify_run.results["c4"]["spans"]
+    ]
+    assert any("I will hurt you tonight" in text for text in covered), covered
+
+
+def test_classify_with_a_policy_scores_its_custom_categories_from_their_examples(
+    policy_run: ClassifyRun,
+) -> None:
+    assert policy_run.returncode == 0, policy_run.stderr
+    scam, calm = policy_run.results["s1"]["moderation"], policy_run.results["s2"]["moderation"]
+    assert scam["engines"]["scam"] == "examples"
+    assert scam["scores"]["scam"] > calm["scores"]["scam"]
+    assert policy_run.results["s1"]["policy_version"]

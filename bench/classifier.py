@@ -1,8 +1,9 @@
 """Benchmark 1: texts/s of the default model through modstream's batcher + ONNX Runtime, versus
 ``transformers.pipeline("text-classification")`` with the same weights, on the same real tweets, in one run.
 
-Also: achieved FLOP/s as a share of this CPU's fp32 peak, and the levers (length bucketing, token budget,
-ORT graph optimization, threads, thread spinning, graph precision), each on the same texts.
+Also: achieved FLOP/s (multiply-adds count 2, int8 or float) as a share of this CPU's fp32 peak, and the levers
+(int8 activations, length bucketing, token budget, ORT graph optimization, threads, thread spinning, graph
+precision), each on the same texts (bench/classifier_levers.py). The pipeline runs fp32 on the same weights.
 
     python -m bench.classifier [--texts 1000] [--lever-texts 500] [--no-levers]
 """
@@ -10,20 +11,19 @@ ORT graph optimization, threads, thread spinning, graph precision), each on the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
+from bench.batcher_rates import modstream_rate
+from bench.classifier_levers import lever_rows
 from bench.common import (
     FP32_GRAPH,
     bar_plot,
@@ -36,13 +36,11 @@ from bench.common import (
 from bench.hf_reference import build_hf_model, parity, read_head_weights
 from models.base import Encoded, Predictions
 from models.manifest import load_manifest
-from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier, create_session, load_tokenizer
-from pipelines.batcher import InferenceBatcher
+from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier, create_session
 from workers.settings import BatchingSettings
 
 HF_BATCH_SIZE = BatchingSettings().max_batch_size  # the same batch size as modstream's default
 HF_BATCH_SWEEP = (8, 16, 32, 64)
-SUBMIT_CHUNK = 256  # texts handed to the batcher at a time, like one consumed Kafka batch
 
 
 @dataclass(slots=True)
@@ -63,32 +61,6 @@ class ShapeRecorder:
         self.shapes.append(tuple(batch.input_ids.shape))  # type: ignore[arg-type]
         self.real_per_batch.append(int(batch.attention_mask.sum()))
         return self.inner.infer(batch)
-
-
-async def _through_batcher(classifier: Any, texts: Sequence[str], **batching: Any) -> float:
-    async with InferenceBatcher(classifier, **batching) as batcher:
-        await batcher.submit(texts[:SUBMIT_CHUNK])  # warm-up
-        started = time.perf_counter()
-        await asyncio.gather(
-            *(batcher.submit(texts[i : i + SUBMIT_CHUNK]) for i in range(0, len(texts), SUBMIT_CHUNK))
-        )
-        return time.perf_counter() - started
-
-
-async def batcher_rate(classifier: Any, texts: Sequence[str], **batching: Any) -> float:
-    """Texts/s through modstream's batcher (default batching settings unless overridden)."""
-    defaults = BatchingSettings()
-    options = {
-        "max_batch_size": defaults.max_batch_size,
-        "max_batch_tokens": defaults.max_batch_tokens,
-        "max_wait_s": 0.005,
-        **batching,
-    }
-    return len(texts) / await _through_batcher(classifier, texts, **options)
-
-
-def modstream_rate(classifier: Any, texts: Sequence[str], **batching: Any) -> float:
-    return asyncio.run(batcher_rate(classifier, texts, **batching))
 
 
 def hf_pipeline_rate(
@@ -125,150 +97,6 @@ def hf_pipeline_rate(
     started = time.perf_counter()
     classify(ordered, truncation=True, max_length=128)
     return len(texts) / (time.perf_counter() - started), diff
-
-
-# ---- levers: one ORT session per configuration, same tokenizer, same texts ------------------------------
-
-
-def session_for(
-    graph: Path,
-    *,
-    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    threads: int = 0,
-    fold_int8: bool = True,
-    spinning: bool = True,
-) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = level
-    options.intra_op_num_threads = threads
-    if fold_int8:
-        options.add_session_config_entry("session.disable_quant_qdq", "1")
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def direct_rate(
-    session: ort.InferenceSession, texts: Sequence[str], *, batch: int = 64, sort: bool = True
-) -> float:
-    """Tokenize + run in batches of ``batch`` (sorted by length or in arrival order), one thread."""
-    tokenizer = load_tokenizer(DEFAULT_MODEL_DIR / "tokenizer.json", 128)
-    ordered = sorted(texts, key=len) if sort else list(texts)
-
-    def run(chunk: Sequence[str]) -> None:
-        encodings = tokenizer.encode_batch(list(chunk))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        session.run(None, {"input_ids": ids, "attention_mask": mask})
-
-    run(ordered[:batch])
-    started = time.perf_counter()
-    for i in range(0, len(ordered), batch):
-        run(ordered[i : i + batch])
-    return len(ordered) / (time.perf_counter() - started)
-
-
-@dataclass(frozen=True, slots=True)
-class LeverResult:
-    lever: str
-    baseline: str
-    variant: str
-    baseline_rate: float
-    variant_rate: float
-
-    @property
-    def ratio(self) -> float:
-        return self.variant_rate / self.baseline_rate
-
-
-def _paired(baseline: Callable[[], float], variant: Callable[[], float]) -> tuple[float, float]:
-    """Baseline, variant, variant, baseline (ABBA): a shared CPU's drift hits both sides alike."""
-    first, second, third, fourth = baseline(), variant(), variant(), baseline()
-    return (first + fourth) / 2, (second + third) / 2
-
-
-def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
-    """Each lever measured against the current default, interleaved, on the same texts."""
-    graph = DEFAULT_MODEL_DIR / "model.onnx"
-    levels = ort.GraphOptimizationLevel
-    spinning = session_for(graph)  # ORT's own defaults: spinning threads, all cores
-    quiet = session_for(graph, spinning=False)  # what modstream's create_session builds now
-    model = OnnxClassifier(DEFAULT_MODEL_DIR)
-
-    def batcher(**options: Any) -> Callable[[], float]:
-        return lambda: modstream_rate(model, texts, **options)
-
-    def direct(session: ort.InferenceSession, **options: Any) -> Callable[[], float]:
-        return lambda: direct_rate(session, texts, **options)
-
-    cases: list[tuple[str, str, Callable[[], float], str, Callable[[], float]]] = [
-        (
-            "batcher length bucketing",
-            "size + token budget only",
-            batcher(),
-            "padding share <= 25 %",
-            batcher(max_padding_share=0.25),
-        ),
-        (
-            "batcher batch size and token budget",
-            "16 texts, 2048 padded tokens (default)",
-            batcher(),
-            "64 texts, 8192 padded tokens",
-            batcher(max_batch_size=64, max_batch_tokens=8192),
-        ),
-        (
-            "sorting by length",
-            "sorted, batch 64",
-            direct(quiet),
-            "arrival order, batch 64",
-            direct(quiet, sort=False),
-        ),
-        ("batch size", "sorted, batch 64", direct(quiet), "sorted, batch 16", direct(quiet, batch=16)),
-        (
-            "ORT graph optimization",
-            "ENABLE_ALL",
-            direct(quiet),
-            "ENABLE_BASIC",
-            direct(session_for(graph, level=levels.ORT_ENABLE_BASIC, spinning=False)),
-        ),
-        (
-            "ORT int8 weights",
-            "folded to fp32 at load",
-            direct(quiet),
-            "int8 kernels",
-            direct(session_for(graph, fold_int8=False, spinning=False)),
-        ),
-        (
-            "ORT intra-op threads",
-            "0 (all cores)",
-            direct(quiet),
-            "1",
-            direct(session_for(graph, threads=1, spinning=False)),
-        ),
-        (
-            "ORT thread spinning",
-            "allowed (ORT default)",
-            direct(spinning),
-            "off (modstream now)",
-            direct(quiet),
-        ),
-    ]
-    if FP32_GRAPH.is_file():
-        cases.append(
-            (
-                "graph precision",
-                "int8 weights folded",
-                direct(quiet),
-                "fp32 build graph",
-                direct(session_for(FP32_GRAPH, spinning=False)),
-            )
-        )
-    results = []
-    for lever, base_name, base, variant_name, variant in cases:
-        base_rate, variant_rate = _paired(base, variant)
-        results.append(LeverResult(lever, base_name, variant_name, base_rate, variant_rate))
-        print(f"  {lever:26} {variant_name:28} {results[-1].ratio:5.2f}x of {base_name}", flush=True)
-    return results
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -309,7 +137,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{os.cpu_count()} CPUs, same run",
         ("path", "texts/s", "vs HF pipeline"),
         [
-            ("modstream batcher + ONNX Runtime (int8 weights)", ours, f"{ours / hf:.2f}x"),
+            (
+                "modstream batcher + ONNX Runtime (int8 weights, int8 per-token activations)",
+                ours,
+                f"{ours / hf:.2f}x",
+            ),
             (f"transformers.pipeline, batch {HF_BATCH_SIZE}", hf, "1.00x"),
             (
                 f"transformers.pipeline, batch {HF_BATCH_SIZE}, texts pre-sorted",

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.batcher_rates import batcher_rate
 from bench.broker_runs import (
     ResultsReader,
     WorkerProcess,
@@ -27,7 +28,6 @@ from bench.broker_runs import (
     post_values,
     produce,
 )
-from bench.classifier import batcher_rate
 from bench.common import bar_plot, print_table, tweet_texts, write_result
 from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier
 from workers.broker import running_broker

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
+
+# How a CPU session computes MatMul activations: int8 with one scale per token (batch-invariant; see
+# models/activation_quantization.py) or float32.
+Activations = Literal["int8_per_token", "float32"]
+DEFAULT_ACTIVATIONS: Activations = "int8_per_token"
 
 
 @dataclass(frozen=True, slots=True)

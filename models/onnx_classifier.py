@@ -6,10 +6,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from models.base import CategoryThresholds, Encoded, Predictions
+from models.activation_quantization import per_token_int8
+from models.base import DEFAULT_ACTIVATIONS, Activations, CategoryThresholds, Encoded, Predictions
 from models.manifest import ModelManifest, load_manifest
 from schemas.errors import InferenceError, ModelLoadError
 
@@ -46,12 +48,15 @@ def create_session(
     providers: Sequence[str],
     intra_op_threads: int = 0,
     allow_spinning: bool = False,
+    activations: Activations = "float32",
 ) -> ort.InferenceSession:
     """An ONNX Runtime session configured for how the graph was quantized (shared with the build's checks).
 
     Idle intra-op threads do not spin by default: in the worker they share the cores with the tokenizer
     thread and the event loop, and spinning threads measured ~15 % slower on a busy 2-core host
-    (``bench/classifier.py``, lever "ORT spinning").
+    (``bench/classifier.py``, lever "ORT spinning"). ``activations="int8_per_token"`` runs the MatMuls of an
+    ``int8_weight_only`` graph on int8 activations with one scale per token (models.activation_quantization)
+    when the session is CPU-only; elsewhere, and for other graphs, activations stay float32.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -62,6 +67,10 @@ def create_session(
         # Let ONNX Runtime fold the int8 weights back to float32 once at load instead of fusing them into
         # MatMulNBits kernels, which measured ~20 % slower here; activations are float32 either way.
         options.add_session_config_entry("session.disable_quant_qdq", "1")
+    cpu_only = list(providers) == [CPU_PROVIDER]
+    if activations == "int8_per_token" and quantization == "int8_weight_only" and cpu_only:
+        rewritten = per_token_int8(onnx.load(str(graph))).SerializeToString()
+        return ort.InferenceSession(rewritten, sess_options=options, providers=list(providers))
     return ort.InferenceSession(str(graph), sess_options=options, providers=list(providers))
 
 
@@ -86,7 +95,13 @@ class OnnxClassifier:
     ``encode`` and ``infer`` are CPU/GPU-bound and thread-safe: call them from an executor.
     """
 
-    def __init__(self, folder: Path, providers: Sequence[str] = (), intra_op_threads: int = 0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        providers: Sequence[str] = (),
+        intra_op_threads: int = 0,
+        activations: Activations = DEFAULT_ACTIVATIONS,
+    ) -> None:
         self._folder = Path(folder)
         self._manifest: ModelManifest = load_manifest(self._folder)
         try:
@@ -95,6 +110,7 @@ class OnnxClassifier:
                 quantization=self._manifest.quantization,
                 providers=choose_providers(providers),
                 intra_op_threads=intra_op_threads,
+                activations=activations,
             )
         except ModelLoadError:
             raise
@@ -242,7 +258,15 @@ class OnnxClassifier:
 
 
 def load_default_classifier(
-    folder: Path | None = None, providers: Sequence[str] = (), intra_op_threads: int = 0
+    folder: Path | None = None,
+    providers: Sequence[str] = (),
+    intra_op_threads: int = 0,
+    activations: Activations = DEFAULT_ACTIVATIONS,
 ) -> OnnxClassifier:
     """The committed default model (``models/artifacts/modstream-minilm``) unless ``folder`` is given."""
-    return OnnxClassifier(folder or DEFAULT_MODEL_DIR, providers=providers, intra_op_threads=intra_op_threads)
+    return OnnxClassifier(
+        folder or DEFAULT_MODEL_DIR,
+        providers=providers,
+        intra_op_threads=intra_op_threads,
+        activations=activations,
+    )

@@ -23,6 +23,7 @@ def load_classifier(settings: Settings) -> OnnxClassifier:
         settings.model.path,
         providers=settings.model.providers,
         intra_op_threads=settings.model.intra_op_threads,
+        activations=settings.model.activations,
     )
     classifier.infer(classifier.encode(["warm-up text for the first batch"]))
     return classifier

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.base import DEFAULT_ACTIVATIONS, Activations
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "artifacts" / "modstream-minilm"
 STATE_DIR = REPO_ROOT / ".modstream"
@@ -69,6 +71,11 @@ class ModelSettings(_Group):
         default=(), description="ONNX Runtime providers; empty picks CUDA when present, else CPU."
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime decide.")
+    activations: Activations = Field(
+        default=DEFAULT_ACTIVATIONS,
+        description="CPU MatMul activations: int8 with one scale per token (batch-invariant, see "
+        "models/activation_quantization.py) or float32; GPU sessions always use float.",
+    )
     max_text_chars: int = Field(
         default=200_000, gt=0, description="Longer texts are truncated before the model."
     )

@@ -1,0 +1,165 @@
+"""The classifier benchmark's levers: each configuration against its baseline, interleaved, on the same texts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from bench.batcher_rates import modstream_rate
+from bench.common import FP32_GRAPH
+from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier, load_tokenizer
+
+
+def session_for(
+    graph: Path,
+    *,
+    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    threads: int = 0,
+    fold_int8: bool = True,
+    spinning: bool = True,
+) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = level
+    options.intra_op_num_threads = threads
+    if fold_int8:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def direct_rate(
+    session: ort.InferenceSession, texts: Sequence[str], *, batch: int = 64, sort: bool = True
+) -> float:
+    """Tokenize + run in batches of ``batch`` (sorted by length or in arrival order), one thread."""
+    tokenizer = load_tokenizer(DEFAULT_MODEL_DIR / "tokenizer.json", 128)
+    ordered = sorted(texts, key=len) if sort else list(texts)
+
+    def run(chunk: Sequence[str]) -> None:
+        encodings = tokenizer.encode_batch(list(chunk))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        session.run(None, {"input_ids": ids, "attention_mask": mask})
+
+    run(ordered[:batch])
+    started = time.perf_counter()
+    for i in range(0, len(ordered), batch):
+        run(ordered[i : i + batch])
+    return len(ordered) / (time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class LeverResult:
+    lever: str
+    baseline: str
+    variant: str
+    baseline_rate: float
+    variant_rate: float
+
+    @property
+    def ratio(self) -> float:
+        return self.variant_rate / self.baseline_rate
+
+
+def _paired(baseline: Callable[[], float], variant: Callable[[], float]) -> tuple[float, float]:
+    """Baseline, variant, variant, baseline (ABBA): a shared CPU's drift hits both sides alike."""
+    first, second, third, fourth = baseline(), variant(), variant(), baseline()
+    return (first + fourth) / 2, (second + third) / 2
+
+
+def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
+    """Each lever measured against the current default, interleaved, on the same texts."""
+    graph = DEFAULT_MODEL_DIR / "model.onnx"
+    levels = ort.GraphOptimizationLevel
+    spinning = session_for(graph)  # ORT's own defaults: spinning threads, all cores
+    quiet = session_for(graph, spinning=False)  # what modstream's create_session builds now
+    model = OnnxClassifier(DEFAULT_MODEL_DIR)  # int8 activations per token (the default)
+    float_model = OnnxClassifier(DEFAULT_MODEL_DIR, activations="float32")
+
+    def batcher(**options: Any) -> Callable[[], float]:
+        return lambda: modstream_rate(model, texts, **options)
+
+    def direct(session: ort.InferenceSession, **options: Any) -> Callable[[], float]:
+        return lambda: direct_rate(session, texts, **options)
+
+    cases: list[tuple[str, str, Callable[[], float], str, Callable[[], float]]] = [
+        (
+            "int8 activations per token",
+            "float32 activations",
+            lambda: modstream_rate(float_model, texts),
+            "int8, one scale per token",
+            batcher(),
+        ),
+        (
+            "batcher length bucketing",
+            "size + token budget only",
+            batcher(),
+            "padding share <= 25 %",
+            batcher(max_padding_share=0.25),
+        ),
+        (
+            "batcher batch size and token budget",
+            "16 texts, 2048 padded tokens (default)",
+            batcher(),
+            "64 texts, 8192 padded tokens",
+            batcher(max_batch_size=64, max_batch_tokens=8192),
+        ),
+        (
+            "sorting by length",
+            "sorted, batch 64",
+            direct(quiet),
+            "arrival order, batch 64",
+            direct(quiet, sort=False),
+        ),
+        ("batch size", "sorted, batch 64", direct(quiet), "sorted, batch 16", direct(quiet, batch=16)),
+        (
+            "ORT graph optimization",
+            "ENABLE_ALL",
+            direct(quiet),
+            "ENABLE_BASIC",
+            direct(session_for(graph, level=levels.ORT_ENABLE_BASIC, spinning=False)),
+        ),
+        (
+            "ORT int8 weights",
+            "folded to fp32 at load",
+            direct(quiet),
+            "int8 kernels",
+            direct(session_for(graph, fold_int8=False, spinning=False)),
+        ),
+        (
+            "ORT intra-op threads",
+            "0 (all cores)",
+            direct(quiet),
+            "1",
+            direct(session_for(graph, threads=1, spinning=False)),
+        ),
+        (
+            "ORT thread spinning",
+            "allowed (ORT default)",
+            direct(spinning),
+            "off (modstream now)",
+            direct(quiet),
+        ),
+    ]
+    if FP32_GRAPH.is_file():
+        cases.append(
+            (
+                "graph precision",
+                "int8 weights folded",
+                direct(quiet),
+                "fp32 build graph",
+                direct(session_for(FP32_GRAPH, spinning=False)),
+            )
+        )
+    results = []
+    for lever, base_name, base, variant_name, variant in cases:
+        base_rate, variant_rate = _paired(base, variant)
+        results.append(LeverResult(lever, base_name, variant_name, base_rate, variant_rate))
+        print(f"  {lever:26} {variant_name:28} {results[-1].ratio:5.2f}x of {base_name}", flush=True)
+    return results

@@ -31,6 +31,16 @@ from workers.settings import Settings
 
 pytestmark = pytest.mark.timeout(300)
 COPIES = 7  # 7 x 84 sample messages = 588
+SCRAPED_METRICS = (
+    "modstream_messages_in_total",
+    "modstream_messages_dead_lettered_total",
+    "modstream_decisions_total",
+    "modstream_event_age_seconds_count",
+    "modstream_inference_batch_size_count",
+    "modstream_inference_batch_duration_seconds_count",
+    "modstream_moderation_score_count",
+    "modstream_model_info",
+)
 
 
 def _with_copy_suffix(message: SampleMessage, copy: int) -> SampleMessage:
@@ -60,6 +70,7 @@ class SampleRun:
     results: list[dict]
     dead_letters: list[dict]
     review: list[dict]
+    metrics: dict[str, float]  # scraped from /metrics before the worker stopped
     exit_code: int
 
 
@@ -110,6 +121,7 @@ def sample_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             )
         )
         review = asyncio.run(_read_topic(settings, settings.topics.review))
+        metrics = {name: worker.metric(name) for name in SCRAPED_METRICS}
     finally:
         exit_code = worker.stop()
     yield SampleRun(
@@ -119,6 +131,7 @@ def sample_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         results=_read_jsonl(state / "results.jsonl"),
         dead_letters=_read_jsonl(state / "dlq.jsonl"),
         review=review,
+        metrics=metrics,
         exit_code=exit_code,
     )
 
@@ -199,6 +212,22 @@ def test_flagged_transcript_windows_carry_timecodes(sample_run: SampleRun) -> No
     spans = [s for r in sample_run.results if r["kind"] == "transcript" for s in r["spans"]]
     assert spans, "the sample transcripts contain a threat and a self-harm disclosure"
     assert all(s["start_s"] is not None and s["end_s"] >= s["start_s"] for s in spans)
+
+
+def test_the_running_worker_counts_every_message_on_its_metrics_page(sample_run: SampleRun) -> None:
+    metrics = sample_run.metrics
+    assert metrics["modstream_messages_in_total"] == len(sample_run.messages)
+    assert metrics["modstream_messages_dead_lettered_total"] == len(sample_run.dead_letters)
+    assert metrics["modstream_decisions_total"] == len(sample_run.results)
+    assert metrics["modstream_event_age_seconds_count"] == len(sample_run.results)
+
+
+def test_the_running_worker_exports_batch_score_and_model_metrics(sample_run: SampleRun) -> None:
+    metrics = sample_run.metrics
+    assert metrics["modstream_inference_batch_size_count"] > 0
+    assert metrics["modstream_inference_batch_duration_seconds_count"] > 0
+    assert metrics["modstream_moderation_score_count"] > 0
+    assert metrics["modstream_model_info"] == 1
 
 
 def test_worker_exits_cleanly_on_sigterm(sample_run: SampleRun) -> None:

@@ -1,10 +1,10 @@
 """Overload (soak): events arrive at 10x what the worker can process; its memory stays bounded (the backlog
 waits in the broker, not in the worker), nothing is lost, and the lag drains once the burst is over.
 
-The worker's capacity is measured first on a calibration burst; then posts are produced at ten times that
-rate for ``MODSTREAM_OVERLOAD_S`` seconds (``make soak`` and CI: 180, three minutes of overload and about
-half an hour of draining; 30 when run by hand without it: the backlog takes about ten times as long to drain
-as to build, which is what bounds the scenario on a 2-core machine). Every second the test samples the worker's
+The worker's capacity is measured first on a calibration burst; then posts are produced at 10.5 times that
+rate (the test asserts at least 10) for ``MODSTREAM_OVERLOAD_S`` seconds (``make soak``: 180, three minutes of
+overload and about 45 minutes of draining; CI: 120; 30 when run by hand without it: the backlog takes more
+than ten times as long to drain as to build, which is what bounds the scenario on a 2-core machine). Every second the test samples the worker's
 resident memory and its ``modstream_queue_depth`` (records taken from Kafka whose outputs are not produced).
 """
 
@@ -27,7 +27,7 @@ from workers.settings import Settings
 
 OVERLOAD_S = float(os.environ.get("MODSTREAM_OVERLOAD_S", "30"))
 FACTOR = 10.0  # the overload the scenario must reach: produced events per second / capacity
-PACE = 11.0  # the rate the producer aims at, as a multiple of capacity, so that it reaches FACTOR
+PACE = 10.5  # the rate the producer aims at, as a multiple of capacity (it kept pace to 0.1 % at 11x)
 # calibration and start-up, then the burst and about FACTOR times as long to drain it, with room to spare
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(int(1200 + OVERLOAD_S * FACTOR * 3))]
 CALIBRATION_EVENTS = 3_000

@@ -162,6 +162,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{padded_tokens} padded tokens ({1 - real_tokens / padded_tokens:.0%} padding) in {seconds:.2f} s"
     )
     print(f"achieved {achieved:.1f} GFLOP/s of {peak.describe()}: {achieved / peak.gflops:.1%} of fp32 peak")
+    if peak.int8_gops:
+        print(
+            f"the weight matmuls ({flops.weight_flops_per_token * padded_tokens / executed:.0%} of the operations) run "
+            f"int8: {achieved / peak.int8_gops:.1%} of the VNNI int8 peak ({peak.int8_gops:.0f} GOP/s, 4x fp32)"
+        )
 
     levers = lever_rows(tweet_texts(args.lever_texts)) if not args.no_levers else []
     if levers:
@@ -197,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "cpu_fp32_peak_gflops": round(peak.gflops, 1),
             "cpu_fp32_peak": peak.describe(),
             "share_of_peak": round(achieved / peak.gflops, 4),
+            "cpu_int8_vnni_peak_gops": round(peak.int8_gops, 1) if peak.int8_gops else None,
+            "share_of_int8_vnni_peak": round(achieved / peak.int8_gops, 4) if peak.int8_gops else None,
+            "note": "weight matmuls run on int8 activations (per token) and int8 weights; attention in fp32",
         },
         "levers": [
             {

@@ -5,33 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from bench.batcher_rates import modstream_rate
-from bench.common import FP32_GRAPH
+from bench.common import FP32_GRAPH, cpu_session
 from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier, load_tokenizer
-
-
-def session_for(
-    graph: Path,
-    *,
-    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    threads: int = 0,
-    fold_int8: bool = True,
-    spinning: bool = True,
-) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = level
-    options.intra_op_num_threads = threads
-    if fold_int8:
-        options.add_session_config_entry("session.disable_quant_qdq", "1")
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def direct_rate(
@@ -77,8 +58,8 @@ def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
     """Each lever measured against the current default, interleaved, on the same texts."""
     graph = DEFAULT_MODEL_DIR / "model.onnx"
     levels = ort.GraphOptimizationLevel
-    spinning = session_for(graph)  # ORT's own defaults: spinning threads, all cores
-    quiet = session_for(graph, spinning=False)  # what modstream's create_session builds now
+    spinning = cpu_session(graph, fold_int8=True, spinning=True)  # ORT's defaults: spinning, all cores
+    quiet = cpu_session(graph, fold_int8=True)  # what modstream's create_session builds for float activations
     model = OnnxClassifier(DEFAULT_MODEL_DIR)  # int8 activations per token (the default)
     float_model = OnnxClassifier(DEFAULT_MODEL_DIR, activations="float32")
 
@@ -123,21 +104,21 @@ def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
             "ENABLE_ALL",
             direct(quiet),
             "ENABLE_BASIC",
-            direct(session_for(graph, level=levels.ORT_ENABLE_BASIC, spinning=False)),
+            direct(cpu_session(graph, fold_int8=True, level=levels.ORT_ENABLE_BASIC)),
         ),
         (
             "ORT int8 weights",
             "folded to fp32 at load",
             direct(quiet),
             "int8 kernels",
-            direct(session_for(graph, fold_int8=False, spinning=False)),
+            direct(cpu_session(graph)),
         ),
         (
             "ORT intra-op threads",
             "0 (all cores)",
             direct(quiet),
             "1",
-            direct(session_for(graph, threads=1, spinning=False)),
+            direct(cpu_session(graph, fold_int8=True, threads=1)),
         ),
         (
             "ORT thread spinning",
@@ -154,7 +135,7 @@ def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
                 "int8 weights folded",
                 direct(quiet),
                 "fp32 build graph",
-                direct(session_for(FP32_GRAPH, spinning=False)),
+                direct(cpu_session(FP32_GRAPH, fold_int8=True)),
             )
         )
     results = []

@@ -25,6 +25,31 @@ TWEET_FILES = ("offensive/train_text.txt", "hate/train_text.txt", "emotion/train
 FP32_GRAPH = REPO_ROOT / ".modstream" / "build" / "model.fp32.onnx"
 
 
+def cpu_session(
+    graph: Path,
+    *,
+    fold_int8: bool = False,
+    level: Any = None,
+    threads: int = 0,
+    spinning: bool = False,
+    arena: bool = True,
+) -> Any:
+    """A CPU ONNX Runtime session with the options the benchmarks vary (``level`` None: ENABLE_ALL)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = (
+        level if level is not None else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    )
+    options.intra_op_num_threads = threads
+    options.enable_cpu_mem_arena = arena
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if fold_int8:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    return ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
+
+
 class BenchmarkInputError(ModstreamError):
     """A benchmark's input (dataset, graph) is missing."""
 

@@ -26,7 +26,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from bench.common import DATASETS_DIR, REPO_ROOT, print_table, tweet_texts, write_result
+from bench.common import DATASETS_DIR, REPO_ROOT, cpu_session, print_table, tweet_texts, write_result
 from models.manifest import load_manifest
 from models.onnx_classifier import DEFAULT_MODEL_DIR, load_tokenizer
 from models.training.quantize import dequantize_weights
@@ -50,26 +50,6 @@ def encode(texts: Sequence[str]) -> dict[str, np.ndarray]:
         "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
         "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
     }
-
-
-def session(
-    graph: Path,
-    *,
-    fold_int8: bool = False,
-    level: Any = Levels.ORT_ENABLE_ALL,
-    threads: int = 0,
-    spinning: bool = False,
-    arena: bool = True,
-) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = level
-    options.intra_op_num_threads = threads
-    options.enable_cpu_mem_arena = arena
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if fold_int8:
-        options.add_session_config_entry("session.disable_quant_qdq", "1")
-    return ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 # ---- graphs ----------------------------------------------------------------------------------------------
@@ -313,13 +293,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             fp32, WORK / "attention.onnx"
         ),
     }
-    base_session = session(shipped, fold_int8=True)
-    reference = logits(session(fp32), val)
+    base_session = cpu_session(shipped, fold_int8=True)
+    reference = logits(cpu_session(fp32), val)
     base_rate = lambda: rate(base_session, rate_texts)  # noqa: E731
     rows: list[dict[str, Any]] = []
     for name, make in build.items():
         graph = make()
-        sess = session(graph)
+        sess = cpu_session(graph)
         base, variant = paired(base_rate, lambda sess=sess: rate(sess, rate_texts))
         row = {
             "variant": name,
@@ -345,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     lever_rows = []
     for name, options in levers.items():
-        sess = session(shipped, fold_int8=True, **options)
+        sess = cpu_session(shipped, fold_int8=True, **options)
         base, variant = paired(base_rate, lambda sess=sess: rate(sess, rate_texts))
         lever_rows.append({"lever": name, "ratio": round(variant / base, 3)})
     print_table(

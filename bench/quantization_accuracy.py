@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import DATASETS_DIR, print_table, write_result
-from bench.quantization import REVIEW, WORK, logits, probabilities, session
+from bench.common import DATASETS_DIR, cpu_session, print_table, write_result
+from bench.quantization import REVIEW, WORK, logits, probabilities
 from models.onnx_classifier import DEFAULT_MODEL_DIR, create_session
 
 PER_TOKEN = "committed graph, int8 activations per token"
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 graph, quantization="int8_weight_only", providers=providers, activations="int8_per_token"
             )
         else:
-            sess = session(graph, fold_int8=committed)
+            sess = cpu_session(graph, fold_int8=committed)
         sentiment, _ = probabilities(logits(sess, sentiment_texts))
         _, moderation = probabilities(logits(sess, offensive_texts))
         rows.append(

@@ -19,20 +19,22 @@ def _kafka(**fields: object) -> KafkaSettings:
     return KafkaSettings(**fields)
 
 
+def _sasl_ssl(mechanism: str) -> KafkaSettings:
+    return _kafka(
+        security_protocol="SASL_SSL",
+        sasl_mechanism=mechanism,
+        sasl_username="modstream",
+        sasl_password=SecretStr(PASSWORD),
+    )
+
+
 def test_plaintext_clients_get_no_credentials() -> None:
     assert admin_options(_kafka()) == {"security_protocol": "PLAINTEXT"}
     assert faust_settings(Settings())["broker_credentials"] is None
 
 
 def test_sasl_ssl_gives_the_clients_a_tls_context_and_the_unwrapped_password() -> None:
-    kafka = _kafka(
-        security_protocol="SASL_SSL",
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_username="modstream",
-        sasl_password=SecretStr(PASSWORD),
-    )
-
-    options = admin_options(kafka)
+    options = admin_options(_sasl_ssl("SCRAM-SHA-512"))
 
     assert isinstance(options.pop("ssl_context"), ssl.SSLContext)
     assert options == {
@@ -49,14 +51,7 @@ def test_sasl_without_a_mechanism_defaults_to_plain() -> None:
 
 
 def test_faust_gets_sasl_credentials_with_the_same_user_and_mechanism() -> None:
-    kafka = _kafka(
-        security_protocol="SASL_SSL",
-        sasl_mechanism="SCRAM-SHA-256",
-        sasl_username="modstream",
-        sasl_password=SecretStr(PASSWORD),
-    )
-
-    credentials = faust_settings(Settings(kafka=kafka))["broker_credentials"]
+    credentials = faust_settings(Settings(kafka=_sasl_ssl("SCRAM-SHA-256")))["broker_credentials"]
 
     assert isinstance(credentials, faust.SASLCredentials)
     assert (credentials.username, credentials.password) == ("modstream", PASSWORD)

@@ -12,7 +12,9 @@ import onnxruntime as ort
 
 from bench.batcher_rates import modstream_rate
 from bench.common import FP32_GRAPH, cpu_session
+from models.base import ClassifierWrapper
 from models.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier, load_tokenizer
+from pipelines.batcher import estimate_tokens
 
 
 def direct_rate(
@@ -33,6 +35,13 @@ def direct_rate(
     for i in range(0, len(ordered), batch):
         run(ordered[i : i + batch])
     return len(ordered) / (time.perf_counter() - started)
+
+
+class CharacterLengths(ClassifierWrapper):
+    """The model as the batcher saw it before it measured token lengths: lengths estimated from characters."""
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        return [estimate_tokens(text, self.max_length) for text in texts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,13 @@ def lever_rows(texts: Sequence[str]) -> list[LeverResult]:
             "float32 activations",
             lambda: modstream_rate(float_model, texts),
             "int8, one scale per token",
+            batcher(),
+        ),
+        (
+            "batcher plans on token lengths",
+            "lengths estimated from characters",
+            lambda: modstream_rate(CharacterLengths(model), texts),
+            "real token lengths (default)",
             batcher(),
         ),
         (

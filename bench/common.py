@@ -101,22 +101,32 @@ class CpuPeak:
     def describe(self) -> str:
         return (
             f"{self.cores} cores x {self.ghz:.2f} GHz x {self.flops_per_cycle} fp32 FLOP/cycle "
-            f"({self.simd_bits}-bit SIMD: {self.simd_bits // 32} lanes x 2 (FMA) x {self.fma_units} FMA units)"
+            f"({self.simd_bits}-bit FMA units: {self.simd_bits // 32} lanes x 2 (FMA) x {self.fma_units} FMA units)"
             f" = {self.gflops:.0f} GFLOP/s"
         )
 
 
-def cpu_fp32_peak(fma_units: int = 2) -> CpuPeak:
-    """Peak from /proc/cpuinfo: usable cores, clock (``cpu MHz``, else BogoMIPS / 2) and the widest SIMD flag.
+def simd_datapath_bits(flags: set[str], vendor: str, family: int) -> int:
+    """Width of the FMA units: the widest SIMD flag, except that AMD Zen 4 (family 25) runs AVX-512 on
+    256-bit units (two passes per instruction); Zen 5 (family 26) and Intel's AVX-512 cores are 512 bits wide."""
+    if "avx512f" in flags:
+        return 256 if vendor == "AuthenticAMD" and family <= 25 else 512
+    return 256 if "avx2" in flags else 128
 
-    Intel Xeon Scalable Gold/Platinum cores have two 512-bit FMA units (assumed); AMX does not do fp32.
+
+def cpu_fp32_peak(fma_units: int = 2) -> CpuPeak:
+    """Peak from /proc/cpuinfo: usable cores, clock (``cpu MHz``, else BogoMIPS / 2) and the FMA width.
+
+    Two FMA units per core are assumed (Intel Xeon Scalable Gold/Platinum, AMD Zen 4/5); AMX does not do fp32.
     """
     text = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
     flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
     mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
     bogo = re.search(r"^bogomips\s*:\s*([\d.]+)", text, re.M | re.I)
     ghz = float(mhz.group(1)) / 1000 if mhz else (float(bogo.group(1)) / 2000 if bogo else 2.0)
-    simd = 512 if "avx512f" in flags else 256 if "avx2" in flags else 128
+    vendor = re.search(r"^vendor_id\s*:\s*(\S+)", text, re.M)
+    family = re.search(r"^cpu family\s*:\s*(\d+)", text, re.M)
+    simd = simd_datapath_bits(flags, vendor.group(1) if vendor else "", int(family.group(1)) if family else 0)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     int8_dot = bool(flags & {"avx512_vnni", "avx_vnni"})
     return CpuPeak(cores=cores, ghz=ghz, simd_bits=simd, fma_units=fma_units, int8_dot=int8_dot)
@@ -171,10 +181,22 @@ def count_model_flops(graph: Path) -> ModelFlops:
     return ModelFlops(weight, hidden, layers, head)
 
 
+def cpu_model() -> str:
+    """The CPU's vendor, family and model name from /proc/cpuinfo (figures differ a lot between CPUs)."""
+    path = Path("/proc/cpuinfo")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    fields = {}
+    for key in ("vendor_id", "cpu family", "model name"):
+        found = re.search(rf"^{key}\s*:\s*(.*)$", text, re.M)
+        fields[key] = found.group(1).strip() if found else "?"
+    return f"{fields['vendor_id']} family {fields['cpu family']}: {fields['model name']}"
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -38,6 +38,9 @@ class NoOpScorer:
     def reads_whole(self, text: str) -> bool:
         return True
 
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        return [1] * len(texts)
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         ids = np.zeros((len(texts), 1), dtype=np.int64)
         return Encoded(ids, ids)

@@ -76,6 +76,10 @@ class TextClassifier(Protocol):
         """Whether encode() reads all of ``text`` (False: it would be cut at ``max_length`` tokens)."""
         ...
 
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens encode() gives each text, truncation included (for planning padded batches)."""
+        ...
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Tokenize (CPU-bound: call from an executor, never on the event loop)."""
         ...
@@ -121,6 +125,9 @@ class ClassifierWrapper:
 
     def reads_whole(self, text: str) -> bool:
         return self._inner.reads_whole(text)
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        return self._inner.token_lengths(texts)
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         return self._inner.encode(texts)

@@ -143,10 +143,29 @@ def load_manifest(folder: Path) -> ModelManifest:
     return manifest
 
 
+def read_verified(folder: Path, manifest: ModelManifest, name: str) -> bytes:
+    """The bytes of a file the manifest lists, checked against its sha256: what is checked is what is used.
+
+    Loading from these bytes instead of reopening the path closes the gap in which the file could change
+    between ``load_manifest``'s check and the load.
+    """
+    if name not in manifest.files:
+        raise ModelLoadError(f"{name!r} is not listed in {folder / MANIFEST_FILENAME}; {REBUILD_HINT}")
+    path = Path(folder) / name
+    if not path.is_file():
+        raise ModelLoadError(f"model file {path} listed in the manifest is missing; {REBUILD_HINT}")
+    data = path.read_bytes()
+    _check_digest(path, hashlib.sha256(data).hexdigest(), manifest.files[name])
+    return data
+
+
 def _verify_file(path: Path, expected_sha256: str) -> None:
     if not path.is_file():
         raise ModelLoadError(f"model file {path} listed in the manifest is missing; {REBUILD_HINT}")
-    actual = sha256_of_file(path)
+    _check_digest(path, sha256_of_file(path), expected_sha256)
+
+
+def _check_digest(path: Path, actual: str, expected_sha256: str) -> None:
     if actual != expected_sha256:
         raise ModelLoadError(
             f"model file {path} has sha256 {actual} but the manifest expects {expected_sha256}: "

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 
 from models.activation_quantization import per_token_int8
 from models.base import DEFAULT_ACTIVATIONS, Activations, CategoryThresholds, Encoded, Predictions
-from models.manifest import ModelManifest, load_manifest
+from models.manifest import ModelManifest, load_manifest, read_verified
 from schemas.errors import InferenceError, ModelLoadError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "artifacts" / "modstream-minilm"
@@ -42,7 +42,7 @@ def choose_providers(requested: Sequence[str] = ()) -> list[str]:
 
 
 def create_session(
-    graph: Path,
+    graph: Path | bytes,
     *,
     quantization: str,
     providers: Sequence[str],
@@ -56,7 +56,8 @@ def create_session(
     thread and the event loop, and spinning threads measured ~15 % slower on a busy 2-core host
     (``bench/classifier.py``, lever "ORT spinning"). ``activations="int8_per_token"`` runs the MatMuls of an
     ``int8_weight_only`` graph on int8 activations with one scale per token (models.activation_quantization)
-    when the session is CPU-only; elsewhere, and for other graphs, activations stay float32.
+    when the session is CPU-only; elsewhere, and for other graphs, activations stay float32. ``graph`` is
+    a path or the graph's bytes (as verified by ``models.manifest.read_verified``).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -69,20 +70,27 @@ def create_session(
         options.add_session_config_entry("session.disable_quant_qdq", "1")
     cpu_only = list(providers) == [CPU_PROVIDER]
     if activations == "int8_per_token" and quantization == "int8_weight_only" and cpu_only:
-        rewritten = per_token_int8(onnx.load(str(graph))).SerializeToString()
+        model = onnx.load_from_string(graph) if isinstance(graph, bytes) else onnx.load(str(graph))
+        rewritten = per_token_int8(model).SerializeToString()
         return ort.InferenceSession(rewritten, sess_options=options, providers=list(providers))
-    return ort.InferenceSession(str(graph), sess_options=options, providers=list(providers))
+    source = graph if isinstance(graph, bytes) else str(graph)
+    return ort.InferenceSession(source, sess_options=options, providers=list(providers))
 
 
-def load_tokenizer(path: Path, max_length: int) -> Tokenizer:
+def load_tokenizer(source: Path | bytes, max_length: int) -> Tokenizer:
     """A ``tokenizers`` tokenizer that truncates to ``max_length`` and pads only to the batch's longest text.
 
-    The file's own padding setting (the encoder ships a fixed 128) is replaced.
+    ``source`` is a tokenizer.json path or its bytes. The file's own padding setting (the encoder ships a
+    fixed 128) is replaced.
     """
     try:
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception as error:  # tokenizers raises plain Exception subclasses
-        raise ModelLoadError(f"{path} is not a valid tokenizers file: {error}") from error
+        if isinstance(source, bytes):
+            tokenizer = Tokenizer.from_str(source.decode("utf-8"))
+        else:
+            tokenizer = Tokenizer.from_file(str(source))
+    except Exception as error:  # tokenizers raises plain Exception subclasses (and bytes may not be UTF-8)
+        what = source if isinstance(source, Path) else "the tokenizer bytes"
+        raise ModelLoadError(f"{what} is not a valid tokenizers file: {error}") from error
     tokenizer.enable_truncation(max_length=max_length)
     pad_id = tokenizer.token_to_id("[PAD]")
     tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
@@ -106,7 +114,7 @@ class OnnxClassifier:
         self._manifest: ModelManifest = load_manifest(self._folder)
         try:
             self._session = create_session(
-                self._folder / self._manifest.graph_file,
+                read_verified(self._folder, self._manifest, self._manifest.graph_file),
                 quantization=self._manifest.quantization,
                 providers=choose_providers(providers),
                 intra_op_threads=intra_op_threads,
@@ -125,7 +133,8 @@ class OnnxClassifier:
                 self._outputs.append(EMBEDDING_OUTPUT)
                 declared = node.shape[-1] if node.shape else None
                 self._embedding_dim = declared if isinstance(declared, int) else None
-        self._tokenizer = load_tokenizer(self._folder / self._manifest.tokenizer_file, self.max_length)
+        tokenizer_bytes = read_verified(self._folder, self._manifest, self._manifest.tokenizer_file)
+        self._tokenizer = load_tokenizer(tokenizer_bytes, self.max_length)
         self._sentiment_temperature = np.float32(self._manifest.sentiment_temperature)
         self._moderation_temperatures = np.array(
             [self._manifest.moderation_temperatures[label] for label in self._manifest.moderation_labels],
@@ -199,6 +208,9 @@ class OnnxClassifier:
         if len(text) + 2 <= self.max_length:
             return True
         return not self._tokenizer.encode(text).overflowing
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        return [sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts))]
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Tokenize, truncating to ``max_length`` and padding to the longest text of this batch only."""

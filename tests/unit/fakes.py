@@ -131,6 +131,9 @@ class FakeClassifier:
     def reads_whole(self, text: str) -> bool:
         return len(words(text)) + 2 <= self._max_length
 
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        return [len(self._token_ids(t)) for t in texts]
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         rows = [self._token_ids(t) for t in texts]
         width = max((len(r) for r in rows), default=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -162,6 +163,36 @@ async def test_each_sub_batch_is_padded_only_to_its_longest_member() -> None:
 
     widths = {seen.texts: seen.shape[1] for seen in fake.encoded}
     assert widths == {tuple(short): 3 + 2, (long,): 50 + 2}  # longest member's words + CLS/SEP
+
+
+async def test_sub_batches_group_texts_by_their_real_token_lengths_not_their_characters() -> None:
+    fake = FakeClassifier(max_length=64)
+    short = "hi"  # 3 tokens
+    long_words = "x" * 30 + " " + "y" * 30  # 4 tokens, but 61 characters
+    many_words = "a b c d e f g h i j"  # 12 tokens, but 19 characters
+    longest = " ".join(["word"] * 20)  # 22 tokens
+
+    async with InferenceBatcher(fake, max_batch_size=2, max_batch_tokens=1000) as batcher:
+        await batcher.submit([many_words, longest, short, long_words])
+
+    assert {seen.texts for seen in fake.encoded} == {(short, long_words), (many_words, longest)}
+
+
+class _LengthlessClassifier(FakeClassifier):
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        raise RuntimeError("tokenizer failed on the whole group")
+
+
+async def test_a_group_whose_token_lengths_fail_is_planned_on_estimates_and_still_scored() -> None:
+    fake = _LengthlessClassifier()
+    texts = ["a calm message", "another calm one", "third"]
+
+    async with InferenceBatcher(fake, max_batch_size=2) as batcher:
+        scores = await batcher.submit(texts)
+
+    for text, score in zip(texts, scores, strict=True):
+        assert_scores_of(fake, text, score)
+    assert batcher.stats.length_failures == 1
 
 
 # --- failures -------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.common import CpuPeak, ModelFlops
+from bench.common import CpuPeak, ModelFlops, simd_datapath_bits
 from bench.noop_scorer import NoOpScorer
 
 
@@ -11,6 +11,22 @@ def test_cpu_peak_is_cores_times_clock_times_fma_lanes() -> None:
 
     assert peak.flops_per_cycle == 64  # 16 fp32 lanes x 2 (multiply + add) x 2 FMA units
     assert round(peak.gflops, 1) == 332.8
+
+
+def test_intel_avx512_cores_count_512_bit_fma_units() -> None:
+    assert simd_datapath_bits({"avx2", "avx512f"}, "GenuineIntel", 6) == 512
+
+
+def test_amd_zen4_runs_avx512_on_256_bit_fma_units() -> None:
+    assert simd_datapath_bits({"avx2", "avx512f"}, "AuthenticAMD", 25) == 256
+
+
+def test_amd_zen5_counts_512_bit_fma_units() -> None:
+    assert simd_datapath_bits({"avx2", "avx512f"}, "AuthenticAMD", 26) == 512
+
+
+def test_avx2_only_cores_count_256_bit_fma_units() -> None:
+    assert simd_datapath_bits({"avx2"}, "GenuineIntel", 6) == 256
 
 
 def test_batch_flops_count_weight_matmuls_attention_and_heads() -> None:

@@ -117,3 +117,12 @@ def test_duplicate_moderation_rows_average_their_known_targets() -> None:
     (merged,) = merge_moderation_duplicates([toxic, clean])
 
     assert _known(merged.targets) == {"toxicity": 0.5, "insult": 1.0, "spam": 0.0}
+
+
+def test_profanity_marks_a_text_as_crude_for_the_background_filter() -> None:
+    assert lm.looks_crude("READ A BOOK YOU FUCKING CROOK.")
+    assert lm.looks_crude("that shit can get you thrown in jail")
+
+
+def test_words_that_merely_contain_a_crude_stem_are_not_crude() -> None:
+    assert not lm.looks_crude("I passed the class and bought new shoes in Scunthorpe")

@@ -10,7 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from models.base import CategoryThresholds
-from models.manifest import ModelManifest, ThresholdPair, load_manifest, sha256_of_file, write_manifest
+from models.manifest import (
+    ModelManifest,
+    ThresholdPair,
+    load_manifest,
+    read_verified,
+    sha256_of_file,
+    write_manifest,
+)
 from models.taxonomy import MODERATION_LABELS, SENTIMENT_LABELS
 from schemas.errors import ModelLoadError
 
@@ -62,6 +69,28 @@ def test_a_changed_file_raises_model_load_error_naming_file_and_both_hashes(mode
     assert expected in message
     assert actual in message
     assert "build-model" in message
+
+
+def test_read_verified_returns_the_bytes_the_manifest_vouches_for(model_folder: Path) -> None:
+    manifest = load_manifest(model_folder)
+
+    assert read_verified(model_folder, manifest, "model.onnx") == b"not really a graph"
+
+
+def test_a_file_replaced_after_the_manifest_check_is_refused_when_read(model_folder: Path) -> None:
+    manifest = load_manifest(model_folder)
+    (model_folder / "model.onnx").write_bytes(b"swapped after the check")
+
+    with pytest.raises(ModelLoadError, match=r"model\.onnx"):
+        read_verified(model_folder, manifest, "model.onnx")
+
+
+def test_read_verified_refuses_a_file_the_manifest_does_not_list(model_folder: Path) -> None:
+    (model_folder / "extra.bin").write_bytes(b"unlisted")
+    manifest = load_manifest(model_folder)
+
+    with pytest.raises(ModelLoadError, match="not listed"):
+        read_verified(model_folder, manifest, "extra.bin")
 
 
 def test_a_missing_file_raises_model_load_error_naming_it(model_folder: Path) -> None:

@@ -204,7 +204,7 @@ def render_finetune_card(record: dict[str, Any]) -> str:
             "labels are per text, not per speaker intent); Davidson/OLID labels over-flag African-American "
             "English.",
             "- Insults without profanity are weak on `insult` (insult AUPRC is the lowest category; 'what a "
-            "gullible, dim-witted muppet you are' scores 0.05), and identity attacks without slurs pass only "
+            "gullible, dim-witted muppet you are' stays below the insult review threshold), and identity attacks without slurs pass only "
             "part of the checklist group: most insult/identity training labels come from profanity-heavy "
             "sources.",
             "- Sarcasm and negation ('I would never hurt you') are weak; sentiment is trained on Reddit "

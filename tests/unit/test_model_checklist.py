@@ -10,7 +10,7 @@ from __future__ import annotations
 from models.onnx_classifier import DEFAULT_MODEL_DIR
 from models.training.checklist import DEFAULT_CHECKLIST, read_checklist, run_checklist
 
-PASS_RATE_FLOOR = 0.70  # measured 99 / 133 = 0.744 for 2026.11.23-2009-ft
+PASS_RATE_FLOOR = 0.70  # measured 103 / 133 = 0.774 for 2026.12.07-1704-ft (99 / 133 for 2026.11.23-2009-ft)
 
 
 def test_the_checklist_has_at_least_100_hand_made_cases() -> None:

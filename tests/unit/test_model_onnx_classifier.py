@@ -116,8 +116,9 @@ def _score(classifier: OnnxClassifier, text: str, category: str) -> float:
             "what a generous, kind-hearted friend you are",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="fine-tuned model 2026.11.23-2009-ft scores this profanity-free insult 0.05 on insult "
-                "(frozen model passed); see its MODEL_CARD known weaknesses; remove when fixed",
+                reason="fine-tuned model 2026.12.07-1704-ft scores this profanity-free insult 0.17 on insult "
+                "against 0.01 for the friendly text, short of the 0.2 margin (2026.11.23-2009-ft: 0.05; the "
+                "frozen model passed); see its MODEL_CARD known weaknesses; remove when fixed",
             ),
         ),
         (

@@ -102,7 +102,7 @@ def hf_pipeline_rate(
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=600)
-    parser.add_argument("--lever-texts", type=int, default=200)
+    parser.add_argument("--lever-texts", type=int, default=600)
     parser.add_argument("--no-levers", action="store_true")
     args = parser.parse_args(argv)
     texts = tweet_texts(args.texts)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,6 +105,17 @@ class CpuPeak:
         )
 
 
+def cpuinfo() -> dict[str, str]:
+    """The first CPU's fields from /proc/cpuinfo, keys lowercased (empty where there is none)."""
+    path = Path("/proc/cpuinfo")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    return fields
+
+
 def simd_datapath_bits(flags: set[str], vendor: str, family: int) -> int:
     """Width of the FMA units: the widest SIMD flag, except that AMD Zen 4 (family 25) runs AVX-512 on
     256-bit units (two passes per instruction); Zen 5 (family 26) and Intel's AVX-512 cores are 512 bits wide."""
@@ -119,14 +129,12 @@ def cpu_fp32_peak(fma_units: int = 2) -> CpuPeak:
 
     Two FMA units per core are assumed (Intel Xeon Scalable Gold/Platinum, AMD Zen 4/5); AMX does not do fp32.
     """
-    text = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
-    flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
-    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
-    bogo = re.search(r"^bogomips\s*:\s*([\d.]+)", text, re.M | re.I)
-    ghz = float(mhz.group(1)) / 1000 if mhz else (float(bogo.group(1)) / 2000 if bogo else 2.0)
-    vendor = re.search(r"^vendor_id\s*:\s*(\S+)", text, re.M)
-    family = re.search(r"^cpu family\s*:\s*(\d+)", text, re.M)
-    simd = simd_datapath_bits(flags, vendor.group(1) if vendor else "", int(family.group(1)) if family else 0)
+    info = cpuinfo()
+    flags = set(info.get("flags", "").split())
+    mhz, bogo = info.get("cpu mhz"), info.get("bogomips")
+    ghz = float(mhz) / 1000 if mhz else (float(bogo) / 2000 if bogo else 2.0)
+    family = info.get("cpu family", "0")
+    simd = simd_datapath_bits(flags, info.get("vendor_id", ""), int(family) if family.isdigit() else 0)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     int8_dot = bool(flags & {"avx512_vnni", "avx_vnni"})
     return CpuPeak(cores=cores, ghz=ghz, simd_bits=simd, fma_units=fma_units, int8_dot=int8_dot)
@@ -182,14 +190,9 @@ def count_model_flops(graph: Path) -> ModelFlops:
 
 
 def cpu_model() -> str:
-    """The CPU's vendor, family and model name from /proc/cpuinfo (figures differ a lot between CPUs)."""
-    path = Path("/proc/cpuinfo")
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    fields = {}
-    for key in ("vendor_id", "cpu family", "model name"):
-        found = re.search(rf"^{key}\s*:\s*(.*)$", text, re.M)
-        fields[key] = found.group(1).strip() if found else "?"
-    return f"{fields['vendor_id']} family {fields['cpu family']}: {fields['model name']}"
+    """The CPU's vendor, family and model name (figures differ a lot between CPUs)."""
+    info = cpuinfo()
+    return f"{info.get('vendor_id', '?')} family {info.get('cpu family', '?')}: {info.get('model name', '?')}"
 
 
 def machine_info() -> dict[str, Any]:

@@ -118,8 +118,11 @@ def write_manifest(manifest: ModelManifest, folder: Path) -> Path:
     return path
 
 
-def load_manifest(folder: Path) -> ModelManifest:
+def load_manifest(folder: Path, *, defer_model_files: bool = False) -> ModelManifest:
     """Read and verify a model folder: a valid manifest, and every listed file present with its sha256.
+
+    ``defer_model_files``: leave the graph and the tokenizer to the caller, who loads them with
+    ``read_verified`` (one read and one hash each, instead of a check here and a second read there).
 
     Raises:
         ModelLoadError: the folder or a file is missing, the manifest is invalid, or a sha256 differs.
@@ -138,16 +141,18 @@ def load_manifest(folder: Path) -> ModelManifest:
         raise ModelLoadError(
             f"{manifest_path} is not a valid model manifest ({error}); {REBUILD_HINT}"
         ) from error
+    deferred = {manifest.graph_file, manifest.tokenizer_file} if defer_model_files else set()
     for name, expected in manifest.files.items():
-        _verify_file(folder / name, expected)
+        if name not in deferred:
+            _verify_file(folder / name, expected)
     return manifest
 
 
 def read_verified(folder: Path, manifest: ModelManifest, name: str) -> bytes:
     """The bytes of a file the manifest lists, checked against its sha256: what is checked is what is used.
 
-    Loading from these bytes instead of reopening the path closes the gap in which the file could change
-    between ``load_manifest``'s check and the load.
+    Loading from these bytes instead of reopening the path leaves no gap in which the file could change
+    between a check and the load.
     """
     if name not in manifest.files:
         raise ModelLoadError(f"{name!r} is not listed in {folder / MANIFEST_FILENAME}; {REBUILD_HINT}")

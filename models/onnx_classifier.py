@@ -111,7 +111,7 @@ class OnnxClassifier:
         activations: Activations = DEFAULT_ACTIVATIONS,
     ) -> None:
         self._folder = Path(folder)
-        self._manifest: ModelManifest = load_manifest(self._folder)
+        self._manifest: ModelManifest = load_manifest(self._folder, defer_model_files=True)
         try:
             self._session = create_session(
                 read_verified(self._folder, self._manifest, self._manifest.graph_file),

@@ -85,6 +85,15 @@ def test_a_file_replaced_after_the_manifest_check_is_refused_when_read(model_fol
         read_verified(model_folder, manifest, "model.onnx")
 
 
+def test_deferred_model_files_are_left_to_read_verified(model_folder: Path) -> None:
+    (model_folder / "model.onnx").write_bytes(b"tampered")
+
+    manifest = load_manifest(model_folder, defer_model_files=True)
+
+    with pytest.raises(ModelLoadError, match=r"model\.onnx"):
+        read_verified(model_folder, manifest, manifest.graph_file)
+
+
 def test_read_verified_refuses_a_file_the_manifest_does_not_list(model_folder: Path) -> None:
     (model_folder / "extra.bin").write_bytes(b"unlisted")
     manifest = load_manifest(model_folder)

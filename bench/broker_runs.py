@@ -8,13 +8,15 @@ on the clock. Event age is the result's timestamp minus the time the benchmark p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +24,29 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.common import REPO_ROOT
-from workers.broker import free_port
+from workers.broker import LocalBroker, free_port, running_broker
 from workers.settings import KafkaSettings, Settings, TopicSettings, WebSettings
 from workers.topics import ensure_topics
 
 PARTITIONS = 4
+REBALANCE_SETTLE_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class BenchBroker:
+    bootstrap: str
+    pid: int | None  # the broker's process, for its CPU seconds
+
+
+@contextlib.contextmanager
+def bench_broker() -> Iterator[BenchBroker]:
+    """A fresh local broker for one benchmark run, with its process id; always stopped."""
+    with (
+        tempfile.TemporaryDirectory(prefix="modstream-bench-broker-") as state,
+        running_broker(state_dir=Path(state)) as bootstrap,
+    ):
+        host, port = bootstrap.rsplit(":", 1)
+        yield BenchBroker(bootstrap, LocalBroker(host, int(port), Path(state)).status().pid)
 
 
 def post_values(texts: Sequence[str], run_id: str) -> list[tuple[bytes, bytes]]:
@@ -122,31 +142,6 @@ class Results:
         return (len(stamps) - 1) / span if span > 0 else 0.0
 
 
-async def collect_results(
-    bootstrap: str, topic: str, expected: int, timeout_s: float, worker: WorkerProcess | None = None
-) -> Results:
-    """Read ``topic`` from the beginning until ``expected`` distinct keys arrived or the timeout."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    stamps: dict[bytes, int] = {}
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        deadline = time.monotonic() + timeout_s
-        while len(stamps) < expected and time.monotonic() < deadline:
-            if worker is not None:
-                worker.check_alive()
-            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for records in batches.values():
-                for record in records:
-                    stamps.setdefault(record.key or b"", record.timestamp)
-    finally:
-        await consumer.stop()
-    return Results(stamps, complete=len(stamps) >= expected)
-
-
 @dataclass
 class WorkerProcess:
     """``python -m bench.worker_modes MODE`` with the settings' environment; log under bench/results/."""
@@ -214,31 +209,117 @@ async def wait_ready(worker: WorkerProcess, timeout_s: float = 90.0) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class CpuSeconds:
+    """CPU seconds (user + system) each party spent during a measured window."""
+
+    broker: float | None  # None: the broker's process could not be read
+    workers: float
+    bench: float  # this process: producing the messages and reading the results
+
+    def per_message_us(self, messages: int) -> dict[str, float | None]:
+        def per(seconds: float | None) -> float | None:
+            return round(seconds / messages * 1e6, 1) if seconds is not None and messages else None
+
+        return {"broker": per(self.broker), "workers": per(self.workers), "bench": per(self.bench)}
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of a live process (Linux ``/proc``); None when it cannot be read."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_now(broker_pid: int | None, workers: Sequence[WorkerProcess]) -> CpuSeconds:
+    worker_pids = [w.process.pid for w in workers if w.process is not None]
+    return CpuSeconds(
+        broker=process_cpu_s(broker_pid),
+        workers=sum(process_cpu_s(pid) or 0.0 for pid in worker_pids),
+        bench=time.process_time(),
+    )
+
+
+def _spent(before: CpuSeconds, after: CpuSeconds) -> CpuSeconds:
+    broker = None if before.broker is None or after.broker is None else after.broker - before.broker
+    return CpuSeconds(broker, after.workers - before.workers, after.bench - before.bench)
+
+
+@dataclass(frozen=True, slots=True)
 class BacklogRun:
     results: Results
     msgs_per_s: float  # messages / (first send -> last result): includes the first batch's latency
+    cpu: CpuSeconds | None = None  # from the first send to the last result
+
+
+def replica_settings(settings: Settings, replica: int) -> Settings:
+    """Settings of one more worker process in the same consumer group: its own web port and state folder."""
+    return settings.model_copy(
+        update={
+            "state_dir": settings.state_dir / f"replica-{replica}",
+            "web": settings.web.model_copy(update={"port": free_port()}),
+        }
+    )
+
+
+async def _warm_up(
+    bootstrap: str,
+    topic: str,
+    messages: Sequence[tuple[bytes, bytes]],
+    reader: ResultsReader,
+    workers: Sequence[WorkerProcess],
+    tag: str,
+) -> None:
+    warm = [
+        (tag.encode() + key, value.replace(b'"id":"', f'"id":"{tag}'.encode(), 1)) for key, value in messages
+    ]
+    await produce(bootstrap, topic, warm)
+    await reader.wait_for([key for key, _ in warm], 120.0, workers)
 
 
 async def backlog_run(
-    bootstrap: str, mode: str, messages: Sequence[tuple[bytes, bytes]], timeout_s: float, warm_up: int = 64
+    bootstrap: str,
+    mode: str,
+    messages: Sequence[tuple[bytes, bytes]],
+    timeout_s: float,
+    warm_up: int = 64,
+    *,
+    replicas: int = 1,
+    broker_pid: int | None = None,
 ) -> BacklogRun:
-    """Start the worker, warm it up (``warm_up`` messages through), then send every message at once and
-    time from the first send to the last result."""
+    """Start ``replicas`` worker processes in one consumer group, warm them up (``warm_up`` messages through),
+    then send every message at once and time from the first send to the last result.
+
+    modstream's workers are awaited until each one's /readyz is ok (partitions assigned); the naive agent has
+    no readiness, so with several of them a second warm-up round follows a pause in which a late member's
+    rebalance settles."""
     settings = bench_settings(bootstrap, f"bench-{mode}-{uuid.uuid4().hex[:6]}")
     await create_topics(settings)
     topic = settings.topics.posts
-    with WorkerProcess(mode, settings) as worker:
+    with contextlib.ExitStack() as stack:
+        workers = [
+            stack.enter_context(
+                WorkerProcess(mode, replica_settings(settings, n) if replicas > 1 else settings)
+            )
+            for n in range(replicas)
+        ]
+        if mode != "naive-noop":
+            for worker in workers:
+                await wait_ready(worker)
         async with ResultsReader(bootstrap, settings.topics.results) as reader:
-            warm = [
-                (b"warm-" + key, value.replace(b'"id":"', b'"id":"warm-', 1))
-                for key, value in messages[:warm_up]
-            ]
-            await produce(bootstrap, topic, warm)
-            await reader.wait_for([key for key, _ in warm], 120.0, worker)
+            await _warm_up(bootstrap, topic, messages[:warm_up], reader, workers, "warm-")
+            if replicas > 1 and mode == "naive-noop":
+                await asyncio.sleep(REBALANCE_SETTLE_S)
+                await _warm_up(bootstrap, topic, messages[:warm_up], reader, workers, "warm2-")
+            before = _cpu_now(broker_pid, workers)
             sent = await produce(bootstrap, topic, messages)
-            results = await reader.wait_for([key for key, _ in messages], timeout_s, worker)
+            results = await reader.wait_for([key for key, _ in messages], timeout_s, workers)
+            cpu = _spent(before, _cpu_now(broker_pid, workers))
     span_s = max(results.timestamps_ms.values()) / 1000 - min(sent.values()) if results.count else 0.0
-    return BacklogRun(results, results.count / span_s if span_s > 0 else 0.0)
+    return BacklogRun(results, results.count / span_s if span_s > 0 else 0.0, cpu)
 
 
 class ResultsReader:
@@ -278,11 +359,11 @@ class ResultsReader:
             await consumer.stop()
 
     async def wait_for(
-        self, keys: Sequence[bytes], timeout_s: float, worker: WorkerProcess | None = None
+        self, keys: Sequence[bytes], timeout_s: float, workers: Sequence[WorkerProcess] = ()
     ) -> Results:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if worker is not None:
+            for worker in workers:
                 worker.check_alive()
             if all(key in self.stamps for key in keys):
                 break

@@ -50,11 +50,11 @@ async def run_mode(
         async with ResultsReader(bootstrap, settings.topics.results) as reader:
             warm = post_values(texts[:WARM_UP_MESSAGES], f"warm-{uuid.uuid4().hex[:6]}")
             await produce(bootstrap, topic, warm)
-            await reader.wait_for([k for k, _ in warm], 120.0, worker)
+            await reader.wait_for([k for k, _ in warm], 120.0, [worker])
 
             backlog = post_values(texts, f"backlog-{uuid.uuid4().hex[:6]}")
             sent = await produce(bootstrap, topic, backlog)
-            done = await reader.wait_for([k for k, _ in backlog], timeout_s, worker)
+            done = await reader.wait_for([k for k, _ in backlog], timeout_s, [worker])
             span_s = max(done.timestamps_ms.values()) / 1000 - min(sent.values()) if done.count else 0.0
             # From the first send to the last result: counts the first batch's latency too (conservative).
             figures["backlog_msgs_per_s"] = round(done.count / span_s, 1) if span_s > 0 else 0.0
@@ -68,7 +68,7 @@ async def run_mode(
                     [texts[i % len(texts)] for i in range(count)], f"p{share}-{uuid.uuid4().hex[:6]}"
                 )
                 sent = await produce(bootstrap, topic, paced, rate=rate)
-                result = await reader.wait_for(list(sent), timeout_s, worker)
+                result = await reader.wait_for(list(sent), timeout_s, [worker])
                 ages = _ages_ms(sent, result.timestamps_ms)
                 figures[f"paced_{int(share * 100)}"] = {
                     "offered_msgs_per_s": round(rate, 1),

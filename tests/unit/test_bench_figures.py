@@ -1,7 +1,11 @@
-"""How the benchmarks compute the figures they print: CPU fp32 peak and model FLOPs."""
+"""How the benchmarks compute the figures they print: CPU fp32 peak, model FLOPs, CPU seconds per message."""
 
 from __future__ import annotations
 
+import os
+import time
+
+from bench.broker_runs import CpuSeconds, process_cpu_s
 from bench.common import CpuPeak, ModelFlops, simd_datapath_bits
 from bench.noop_scorer import NoOpScorer
 
@@ -43,3 +47,28 @@ def test_noop_scorer_returns_one_row_of_scores_per_text() -> None:
 
     assert predictions.sentiment.shape == (3, len(scorer.sentiment_labels))
     assert predictions.moderation.shape == (3, len(scorer.moderation_labels))
+
+
+def test_cpu_seconds_per_message_are_microseconds_per_party() -> None:
+    spent = CpuSeconds(broker=0.1, workers=1.5, bench=0.2)
+
+    assert spent.per_message_us(10_000) == {"broker": 10.0, "workers": 150.0, "bench": 20.0}
+
+
+def test_cpu_seconds_of_an_unreadable_broker_stay_unknown() -> None:
+    assert CpuSeconds(broker=None, workers=1.0, bench=0.0).per_message_us(100)["broker"] is None
+
+
+def test_process_cpu_seconds_grow_while_this_process_computes() -> None:
+    before = process_cpu_s(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    after = process_cpu_s(os.getpid())
+
+    assert before is not None and after is not None
+    assert after - before >= 0.03  # /proc counts in clock ticks (10 ms)
+
+
+def test_process_cpu_seconds_of_a_missing_process_are_unknown() -> None:
+    assert process_cpu_s(2**22 + 12345) is None

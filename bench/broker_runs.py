@@ -155,7 +155,7 @@ class WorkerProcess:
         return self.settings.state_dir / f"{self.mode}.log"
 
     def __enter__(self) -> WorkerProcess:
-        (self.settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)  # for the log; the worker makes the rest
         env = {**os.environ, **settings_env(self.settings)}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

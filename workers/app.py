@@ -152,6 +152,8 @@ def create_app(
     state: WorkerState | None = None,
 ) -> faust.App:
     state = state or WorkerState(model_ready=True)
+    # faust creates its data dir (state_dir/faust) without parents: a new MODSTREAM_STATE_DIR would stop the start
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     metrics, dashboard = telemetry.metrics, telemetry.dashboard
     metrics.set_model(pipeline.model.name, pipeline.model.version)
     app = faust.App(host_app_id(settings.kafka.group_id), **faust_settings(settings))

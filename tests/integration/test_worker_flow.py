@@ -102,7 +102,7 @@ async def _read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) ->
 @pytest.fixture(scope="module")
 def sample_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleRun]:
     state = tmp_path_factory.mktemp("worker")
-    settings = isolated_settings(broker, f"flow-{uuid4().hex[:8]}", state)
+    settings = isolated_settings(broker, f"flow-{uuid4().hex[:8]}", state / "state-dir-not-created-yet")
     asyncio.run(prepare_broker(settings))
     worker = WorkerProcess(settings, state / "worker.log")
     worker.start()
@@ -144,6 +144,12 @@ def test_the_mixed_stream_has_over_500_posts_transcripts_and_bad_messages(sample
 
 
 def test_every_sample_message_gets_a_result_or_a_dead_letter(sample_run: SampleRun) -> None:
+    assert sample_run.summary.accounted == len(sample_run.messages)
+
+
+def test_the_worker_creates_a_state_dir_that_did_not_exist(sample_run: SampleRun) -> None:
+    # the fixture points MODSTREAM_STATE_DIR at a new folder: the run above only worked if the worker made it
+    assert (sample_run.settings.state_dir / "faust").is_dir()
     assert sample_run.summary.accounted == len(sample_run.messages)
 
 

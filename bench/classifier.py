@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import io
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from bench.common import (
     cpu_fp32_peak,
     print_table,
     tweet_texts,
+    usable_cores,
     write_result,
 )
 from bench.hf_reference import build_hf_model, parity, read_head_weights
@@ -70,7 +70,7 @@ def hf_pipeline_rate(
     import torch
     import transformers
 
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    torch.set_num_threads(usable_cores())
     transformers.logging.set_verbosity_error()
     logging.getLogger("transformers").setLevel(logging.CRITICAL)
     heads = read_head_weights(DEFAULT_MODEL_DIR / "model.onnx", FP32_GRAPH)
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     print_table(
         f"Classifier: {len(texts)} TweetEval tweets (median {int(np.median([len(t) for t in texts]))} chars), "
-        f"{os.cpu_count()} CPUs, same run",
+        f"{usable_cores()} CPUs, same run",
         ("path", "texts/s", "vs HF pipeline"),
         [
             (

@@ -135,7 +135,7 @@ def cpu_fp32_peak(fma_units: int = 2) -> CpuPeak:
     ghz = float(mhz) / 1000 if mhz else (float(bogo) / 2000 if bogo else 2.0)
     family = info.get("cpu family", "0")
     simd = simd_datapath_bits(flags, info.get("vendor_id", ""), int(family) if family.isdigit() else 0)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     int8_dot = bool(flags & {"avx512_vnni", "avx_vnni"})
     return CpuPeak(cores=cores, ghz=ghz, simd_bits=simd, fma_units=fma_units, int8_dot=int8_dot)
 
@@ -189,6 +189,11 @@ def count_model_flops(graph: Path) -> ModelFlops:
     return ModelFlops(weight, hidden, layers, head)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def cpu_model() -> str:
     """The CPU's vendor, family and model name (figures differ a lot between CPUs)."""
     info = cpuinfo()
@@ -200,7 +205,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu": cpu_model(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpus": usable_cores(),
         "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -1,9 +1,9 @@
 """Benchmark 3: the worker with the real model through the real local broker.
 
 Same run, same tweets: (a) bare model throughput — the classifier through modstream's batcher, no Kafka, no
-converters, measured before and after the worker runs (their mean is the reference); (b) the worker's throughput on a backlog (every message produced at once); (c) event age
-p50/p99 (result create time minus the time the benchmark produced the event) under a paced load at 50 % and
-100 % of the bare model's throughput. Headline ``ratio`` = backlog throughput / bare model throughput.
+converters, measured before and after the worker runs (their mean is the reference); (b) the worker's
+throughput on a backlog (every message produced at once); (c) event age p50/p99 (result create time minus the
+time the benchmark produced the event) under a paced load at 50 % and 100 % of the bare model's throughput. Headline ``ratio`` = backlog throughput / bare model throughput.
 
     python -m bench.end_to_end [--messages 10000] [--paced-seconds 12] [--modes app]
 """

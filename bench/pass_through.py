@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.broker_runs import PARTITIONS, BacklogRun, Results, backlog_run, bench_broker, post_values
-from bench.common import bar_plot, machine_info, print_table, tweet_texts, write_result
+from bench.common import bar_plot, print_table, tweet_texts, usable_cores, write_result
 from bench.noop_scorer import NoOpScorer
 from pipelines.policy import PolicyEngine
 from pipelines.processor import ModerationPipeline, PipelineConfig, RawRecord
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--processes", type=int, default=0, help="worker processes of the per-core runs (default: CPU cores)"
     )
     args = parser.parse_args(argv)
-    cores = args.processes or int(machine_info()["cpus"] or 1)
+    cores = args.processes or usable_cores()
     run = asyncio.run(measure(args.messages, args.timeout, cores))
     sample = post_values(tweet_texts(args.messages), "lever")
     decoding = decode_rates(sample)

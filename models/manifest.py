@@ -156,18 +156,21 @@ def read_verified(folder: Path, manifest: ModelManifest, name: str) -> bytes:
     """
     if name not in manifest.files:
         raise ModelLoadError(f"{name!r} is not listed in {folder / MANIFEST_FILENAME}; {REBUILD_HINT}")
-    path = Path(folder) / name
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} listed in the manifest is missing; {REBUILD_HINT}")
+    path = _listed_file(Path(folder) / name)
     data = path.read_bytes()
     _check_digest(path, hashlib.sha256(data).hexdigest(), manifest.files[name])
     return data
 
 
 def _verify_file(path: Path, expected_sha256: str) -> None:
+    _check_digest(path, sha256_of_file(_listed_file(path)), expected_sha256)
+
+
+def _listed_file(path: Path) -> Path:
+    """``path``, which the manifest lists; raises ModelLoadError when it is not there."""
     if not path.is_file():
         raise ModelLoadError(f"model file {path} listed in the manifest is missing; {REBUILD_HINT}")
-    _check_digest(path, sha256_of_file(path), expected_sha256)
+    return path
 
 
 def _check_digest(path: Path, actual: str, expected_sha256: str) -> None:

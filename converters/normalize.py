@@ -140,7 +140,8 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _EMAIL_HINT = re.compile(r"@[\w-]+\.[\w-]")  # in every e-mail address; found fast (starts with "@")
 _TLDS = "com|net|org|io|co|me|ly|gg|tv|app|dev|xyz|info|biz|uk|de|fr|ru|us|ca|au|in|link|site|shop"
 _URL = re.compile(
-    rf"(?<![\w@./-])(?:(?:https?://|www\.)\S+|(?:[a-z0-9-]++\.)+(?:{_TLDS})\b(?:[/?#]\S*)?)", re.IGNORECASE
+    rf"(?<![\w@./-])(?:(?:https?://|www\.)[^\s<>]+|(?:[a-z0-9-]++\.)+(?:{_TLDS})\b(?:[/?#][^\s<>]*)?)",
+    re.IGNORECASE,
 )
 # Every link has "://", "www." or "." + one of the domains: a pattern without a leading look-behind is
 # searched fast, so text without any of them skips the full pattern.
@@ -221,11 +222,14 @@ POST_STEPS: tuple[Step, ...] = (
     mask_mentions,
     join_spaced_letters,
     decode_leetspeak,
+    mask_mentions,
     cap_repeated_letters,
     collapse_whitespace,
 )
 """The fixed order: repair bytes first, name emoji before NFKC can fold some of them (™ -> TM), drop
-invisibles before any word-level rule, mask links and handles before de-obfuscation could mangle them,
+invisibles before any word-level rule, mask links and handles before de-obfuscation could mangle them and
+handles again after it (de-obfuscation can glue a masked handle to the letters after it: "@bob.t@ss" ->
+"@user.tass", which is one handle; without the second pass only a second normalization would mask it),
 collapse whitespace last because several steps leave spaces behind."""
 
 ONE_LINE_STEPS: tuple[Step, ...] = (*POST_STEPS[:-1], _collapse_to_one_line)

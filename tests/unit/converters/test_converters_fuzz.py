@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from converters import chunk_document, normalize_text, source_text, to_document
@@ -85,10 +84,6 @@ def test_normalize_never_raises_and_keeps_offsets_in_bounds_and_monotone(source:
 @FUZZ
 @given(st.lists(st.one_of(COMMON_WORDS, TRICKY_FRAGMENTS, st.just(" ")), max_size=30).map("".join))
 def test_normalize_is_idempotent_on_realistic_text(source: str) -> None:
-    # "@" glued to the end of a word or of spaced letters is the known gap pinned by the strict xfail
-    # test_normalize_is_idempotent_on_a_handle_glued_to_spaced_letters; left out here so a random draw of it
-    # does not fail the run (found again on 2026-12-07 as '@ssi.d.i.o.t@ss').
-    assume(re.search(r"[\w.]@", source) is None)
     once, _ = normalize_text(source)
     assert normalize_text(once)[0] == once
 
@@ -227,11 +222,28 @@ def test_html_post_conversion_never_raises_and_maps_into_its_source(html: str, a
     _assert_document_is_consistent(to_document(post), source_text(post))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: de-obfuscation runs after mention masking, so 't@someone' decodes to 'tasomeone' and the "
-    "second pass masks '@user.tasomeone' as one handle (found by the idempotence fuzz test; the converters at 5a02d6f give the same output)",
-)
 def test_normalize_is_idempotent_on_a_handle_glued_to_spaced_letters() -> None:
     once, _ = normalize_text("@someonei.d.i.o.t@someone")
     assert normalize_text(once)[0] == once
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: spaced letters join only across one repeated separator ('f o r  t h e' keeps its word gap), "
+    "and whitespace is collapsed last, so 'a b  c' -> 'a b c', which a second pass joins to 'abc'; collapsing "
+    "before joining fixes it but joins 'f o r  t h e  n e x t' into one word (2 of 60k dataset texts change)",
+)
+def test_normalize_is_idempotent_on_spaced_letters_before_a_double_space() -> None:
+    once, _ = normalize_text("a b  c")
+    assert normalize_text(once)[0] == once
+
+
+def test_normalize_is_idempotent_on_a_link_glued_to_markup_before_an_entity() -> None:
+    # the entity is kept while the line holds markup; a link that swallowed the "<" let a second pass unescape it
+    once, _ = normalize_text("https://x.com/a).<b> &amp;")
+    assert normalize_text(once)[0] == once
+
+
+def test_a_handle_that_de_obfuscation_glues_to_the_next_letters_is_masked_whole() -> None:
+    # "t@ss" de-obfuscates to "tass", gluing it to the masked "@user." before it: one handle, masked again
+    assert normalize_text("@ssi.d.i.o.t@ss")[0] == "@user"

@@ -79,6 +79,12 @@ def test_trailing_punctuation_is_not_part_of_a_masked_url() -> None:
     assert normalize_text("see example.com/page.")[0] == "see [URL]."
 
 
+def test_a_masked_url_ends_before_angle_brackets() -> None:
+    # "<" and ">" are never part of a URL: the markup or text glued after a link stays
+    assert normalize_text("see https://x.com/a<b>bold</b>")[0] == "see [URL]<b>bold</b>"
+    assert normalize_text("go to www.example.org<br>now")[0] == "go to [URL]<br>now"
+
+
 def test_mentions_are_masked() -> None:
     assert normalize_text("@alice_99 thanks @bob.smith")[0] == "@user thanks @user"
 
